@@ -1,0 +1,49 @@
+# mnistlab: `make lab` runs the course, `make test` checks it. See README.md.
+SHELL := /bin/bash
+VENV  := .venv
+BIN   := $(VENV)/bin
+
+# Everything the course writes stays inside the project (all git-ignored).
+export MNISTLAB_CACHE      ?= $(CURDIR)/.cache/mnistlab
+export MPLCONFIGDIR        := $(CURDIR)/.cache/matplotlib
+export JUPYTER_RUNTIME_DIR := $(CURDIR)/.jupyter/runtime
+export JUPYTER_DATA_DIR    := $(CURDIR)/.jupyter/data
+export JUPYTER_CONFIG_DIR  := $(CURDIR)/.jupyter/config
+export IPYTHONDIR          := $(CURDIR)/.jupyter/ipython
+export PYDEVD_DISABLE_FILE_VALIDATION := 1
+
+PORT ?= 8888
+NBVAL := --nbval --nbval-current-env --nbval-sanitize-with nbval_sanitize.cfg
+# Two workers; --dist loadfile keeps each notebook's cells on one worker, in order.
+XDIST := -n 2 --dist loadfile
+
+.PHONY: setup lab test lint unit nbval notebooks clean
+
+setup:
+	@bash scripts/setup.sh
+
+lab: setup
+	$(BIN)/jupyter lab --no-browser --ip 127.0.0.1 --port $(PORT) --allow-root \
+		--ServerApp.root_dir=notebooks
+
+test: setup lint
+	@$(BIN)/pytest $(XDIST) $(NBVAL) tests notebooks; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "mnistlab: pytest collected no tests: that is a failure"; exit 1; fi; \
+	exit $$rc
+
+lint: setup
+	$(BIN)/ruff check .
+
+# Fast loops for maintainers.
+unit: setup
+	$(BIN)/pytest $(XDIST) tests
+
+nbval: setup
+	$(BIN)/pytest $(XDIST) $(NBVAL) notebooks
+
+# Re-execute every notebook in place in a fresh kernel (refreshes the committed outputs).
+notebooks: setup
+	$(BIN)/python scripts/run_notebooks.py notebooks/*.ipynb
+
+clean:
+	rm -rf .cache .jupyter test-output notebooks/checkpoints

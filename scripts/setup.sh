@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Set up (or refresh) the course environment: .venv, the pinned packages, mnistlab
+# itself in editable mode, Graphviz's `dot` where we can install it, and matplotlib's
+# font cache (built once here so no notebook prints "Matplotlib is building the font cache").
+# Safe to run again: each step is skipped when already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV=.venv
+STAMP="$VENV/.mnistlab-installed"
+PYTHON=${PYTHON:-python3}
+
+if [ ! -x "$VENV/bin/python" ]; then
+    echo "mnistlab: creating $VENV with $($PYTHON --version)"
+    "$PYTHON" -m venv "$VENV"
+fi
+
+if [ ! -f "$STAMP" ] || [ requirements.txt -nt "$STAMP" ] || [ pyproject.toml -nt "$STAMP" ]; then
+    echo "mnistlab: installing requirements.txt into $VENV (first time: a few minutes)"
+    "$VENV/bin/pip" install -q --disable-pip-version-check -r requirements.txt 2>&1 \
+        | grep -v "is ignored: it is neither a file nor a directory" || true
+    "$VENV/bin/pip" show torch >/dev/null  # fail here, clearly, if torch did not install
+    "$VENV/bin/pip" install -q --disable-pip-version-check --no-deps --no-build-isolation -e . 2>&1 \
+        | grep -v "is ignored: it is neither a file nor a directory" || true
+    "$VENV/bin/python" -c "import mnistlab" 
+    touch "$STAMP"
+fi
+
+# Graphviz renders torchviz graphs (notebook 09). Optional: the notebook prints the DOT source without it.
+if ! command -v dot >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "mnistlab: installing Debian's graphviz (for torchviz)"
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz >/dev/null) \
+            || echo "mnistlab: could not install graphviz; notebook 09 will print the DOT source instead"
+    else
+        echo "mnistlab: Graphviz 'dot' not found (optional): install it with your package manager" \
+             "(apt install graphviz / brew install graphviz / conda install -c conda-forge graphviz)"
+    fi
+fi
+
+# Build matplotlib's font cache once, inside the project.
+export MPLCONFIGDIR="${MPLCONFIGDIR:-$PWD/.cache/matplotlib}"
+mkdir -p "$MPLCONFIGDIR"
+"$VENV/bin/python" -c "import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot" 
