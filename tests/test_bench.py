@@ -1,0 +1,174 @@
+"""mnistlab.bench: fields, FLOP counts, the memory cap, warm-up/repeat logic and the plot (no timed asserts)."""
+
+from __future__ import annotations
+
+import itertools
+
+import matplotlib
+import pytest
+import torch
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from mnistlab import bench  # noqa: E402
+
+
+def test_flops_and_bytes_follow_the_formulas():
+    assert bench.matmul_flops(10) == 2_000
+    assert bench.matmul_flops(10, batch=3) == 6_000
+    assert bench.matmul_bytes(10) == 3 * 100 * 4
+    assert bench.matmul_bytes(10, batch=2, dtype=torch.bfloat16, tensors=2) == 2 * 2 * 100 * 2
+    # the seed's last step: two (900, 1000, 1000) float32 tensors
+    assert bench.matmul_bytes(1000, batch=900, tensors=2) == 7_200_000_000
+
+
+def test_small_sizes_give_positive_gflops_and_sensible_fields():
+    results = bench.benchmark_matmul([8, 32], repeats=2, warmup=1)
+    assert [r.size for r in results] == [8, 32]
+    for r in results:
+        assert r.seconds > 0 and r.gflops > 0
+        assert r.device == "cpu" and r.dtype == "float32" and r.batch == 1 and r.repeats == 2
+        assert r.gflops == pytest.approx(bench.matmul_flops(r.size) / r.seconds / 1e9)
+        assert set(r.to_dict()) >= {"size", "seconds", "gflops", "device", "dtype"}
+
+
+def test_batched_matmul_counts_every_product():
+    r = bench.time_matmul(16, batch=4, repeats=1, warmup=0)
+    assert r.batch == 4
+    assert r.gflops == pytest.approx(bench.matmul_flops(16, 4) / r.seconds / 1e9)
+
+
+def test_bf16_gflops_is_one_positive_number():
+    value = bench.matmul_gflops(32, dtype=torch.bfloat16, repeats=1)
+    assert isinstance(value, float) and value > 0
+
+
+def test_max_size_is_the_largest_that_fits():
+    budget = 10 * 1024**2
+    n = bench.max_matmul_size(budget)
+    assert bench.matmul_bytes(n) <= budget < bench.matmul_bytes(n + 1)
+    assert bench.max_matmul_size(budget, batch=4) < n
+    assert bench.max_matmul_size(budget, dtype=torch.bfloat16) > n
+
+
+def test_size_over_the_cap_is_refused_before_anything_runs(monkeypatch):
+    budget = bench.matmul_bytes(64)  # 64 fits exactly, 65 does not
+    bench.check_size(64, budget)
+    with pytest.raises(ValueError, match="refusing size 65.*at most 64"):
+        bench.check_size(65, budget)
+    timed = []
+    monkeypatch.setattr(bench, "time_matmul", lambda n, *args: timed.append(n))
+    with pytest.raises(ValueError, match="refusing size 65"):
+        bench.benchmark_matmul([8, 65], max_bytes=budget, repeats=1, warmup=0)
+    assert timed == []  # size 8 was not run either: the whole sweep is refused up front
+    empties = []
+    monkeypatch.setattr(bench.torch, "empty", lambda *args, **kwargs: empties.append(args))
+    with pytest.raises(ValueError, match="refusing size 1000 \\(batch 900"):
+        bench.naive_seed_loop([1, 900], max_bytes=2**30)
+    assert empties == []
+    assert bench.sizes_that_fit([8, 64, 65, 4096], max_bytes=budget) == [8, 64]
+
+
+def test_bad_sizes_are_rejected():
+    for n, batch in [(0, 1), (8, 0), (-3, 1), (2.5, 1)]:
+        with pytest.raises(ValueError, match="positive ints"):
+            bench.check_size(n, 10**9, batch=batch)
+
+
+def test_available_memory_and_budget(monkeypatch):
+    assert bench.available_memory("cpu") > 0
+    assert bench.memory_budget("cpu", fraction=0.25) <= bench.available_memory("cpu")
+    with pytest.raises(ValueError, match="fraction"):
+        bench.memory_budget("cpu", fraction=0)
+    # when /proc/meminfo cannot be read, the conservative constant is used
+    real_open = open
+
+    def no_meminfo(path, *args, **kwargs):
+        if str(path) == "/proc/meminfo":
+            raise OSError("not Linux")
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", no_meminfo)
+    assert bench.available_memory("cpu") == bench.FALLBACK_AVAILABLE_BYTES
+
+
+def test_time_call_honours_warmup_and_repeats():
+    calls = []
+    ticks = itertools.count()
+    times = bench.time_call(lambda: calls.append(1), repeats=4, warmup=3, timer=lambda: float(next(ticks)))
+    assert len(calls) == 7  # 3 untimed warm-ups + 4 timed repeats
+    assert times == [1.0, 1.0, 1.0, 1.0]  # the timer is read once before and once after each repeat
+    assert next(ticks) == 8
+    with pytest.raises(ValueError, match="repeats"):
+        bench.time_call(lambda: None, repeats=0)
+
+
+def test_time_matmul_reports_the_median_repeat():
+    # each repeat reads the clock twice: durations 5, 1, 3, 100
+    readings = iter([0, 5, 10, 11, 20, 23, 30, 130])
+    r = bench.time_matmul(4, repeats=4, warmup=1, timer=lambda: float(next(readings)))
+    assert r.seconds == 4.0  # median of [5, 1, 3, 100]; the mean would be 27.25
+    assert r.repeats == 4
+
+
+def test_naive_loop_returns_one_time_per_batch():
+    times = bench.naive_seed_loop([1, 2, 3], n=16)
+    assert len(times) == 3 and all(t >= 0 for t in times)
+    assert len(bench.naive_seed_loop([2], n=8, sync=True)) == 1
+
+
+def test_compare_devices_on_this_machine():
+    results = bench.compare_devices([8, 16], repeats=1, warmup=0)
+    devices = [r.device for r in results]
+    assert devices[:2] == ["cpu", "cpu"]
+    if torch.cuda.is_available():
+        assert len(results) == 4 and devices[2].startswith("cuda")
+    else:
+        assert len(results) == 2
+
+
+def test_compare_devices_with_explicit_list(monkeypatch):
+    monkeypatch.setenv("MNISTLAB_DEVICE", "cpu")
+    results = bench.compare_devices([8], devices=["cpu", "cpu"], repeats=1, warmup=0)
+    assert [r.device for r in results] == ["cpu", "cpu"]
+    assert len(bench.compare_devices([8], repeats=1, warmup=0)) == 1  # override: CPU only
+
+
+def test_plot_has_one_line_per_device_on_both_axes():
+    results = [
+        bench.BenchResult(size, 0.001 * size, 2.0 * size, device, "float32")
+        for device in ("cpu", "cuda")
+        for size in (64, 128, 256)
+    ]
+    ax_time, ax_gflops = bench.plot_benchmark(results)
+    for ax in (ax_time, ax_gflops):
+        labels = [line.get_label() for line in ax.get_lines()]
+        assert labels == ["cpu", "cuda"]
+        assert list(ax.get_lines()[0].get_xdata()) == [64, 128, 256]
+    assert list(ax_gflops.get_lines()[1].get_ydata()) == [128.0, 256.0, 512.0]
+    plt.close("all")
+    with pytest.raises(ValueError, match="no results"):
+        bench.plot_benchmark([])
+
+
+def test_plot_labels_dtype_when_several():
+    results = [bench.BenchResult(64, 0.01, 5.0, "cpu", dtype) for dtype in ("float32", "bfloat16")]
+    ax_time, _ = bench.plot_benchmark(results)
+    assert [line.get_label() for line in ax_time.get_lines()] == ["cpu float32", "cpu bfloat16"]
+    plt.close("all")
+
+
+def test_results_table_has_a_row_per_result():
+    results = [bench.BenchResult(64, 0.002, 0.26, "cpu", "float32")]
+    table = bench.results_table(results).splitlines()
+    assert len(table) == 2 and table[1].split() == ["cpu", "float32", "64", "1", "2.000", "0.3"]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_gpu_path():
+    free = bench.available_memory("cuda")
+    assert free > 0
+    r = bench.time_matmul(256, device="cuda", repeats=2, warmup=1)
+    assert r.device.startswith("cuda") and r.gflops > 0
+    assert len(bench.naive_seed_loop([1, 2], n=256, device="cuda", sync=True)) == 2
