@@ -2,10 +2,14 @@
 
 ``plot_losses`` (notebooks 03-05, 07, 10): how did the loss move? ``show_grid``
 (notebooks 06-07): what do these digits look like, and which did the model get wrong?
+``model_graph`` / ``show_graph`` (notebook 09): which operations does autograd record?
 """
 
 from __future__ import annotations
 
+import re
+import shutil
+import warnings
 from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
@@ -117,3 +121,129 @@ def show_grid(
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+# ---------------------------------------------------------------- computation graphs (notebook 09)
+
+#: Shown instead of the picture when Graphviz's ``dot`` program is missing.
+GRAPHVIZ_MISSING = (
+    "Graphviz's `dot` program was not found, so here is the graph's DOT source instead of a picture; "
+    "install Graphviz (apt install graphviz, brew install graphviz or conda install -c conda-forge graphviz) "
+    "and restart the kernel to see it drawn."
+)
+
+_NODE_OR_EDGE = re.compile(r"^\t(\d+)(?: -> (\d+))?")
+
+
+def find_dot() -> str | None:
+    """Where Graphviz's ``dot`` program is, or None when it is not installed."""
+    return shutil.which("dot")
+
+
+class GraphView:
+    """A torchviz graph: drawn as SVG in Jupyter when ``dot`` is installed, else shown as DOT text.
+
+    ``.source`` is the DOT text, ``.digraph`` the ``graphviz.Digraph`` (for ``.render(...)``).
+    Node ids are numbered n0, n1, ... in drawing order, so the same model gives the same text every run
+    (torchviz names nodes by memory address).
+    """
+
+    def __init__(self, digraph, max_chars: int = 2000) -> None:
+        self.digraph = digraph
+        self.max_chars = max_chars
+
+    @property
+    def source(self) -> str:
+        """The graph in the DOT language."""
+        return self.digraph.source
+
+    @property
+    def num_nodes(self) -> int:
+        """Number of boxes: tensors (coloured) and backward functions (grey)."""
+        return sum(1 for line in self.digraph.body if re.match(r"^\tn\d+ \[", line))
+
+    @property
+    def num_edges(self) -> int:
+        """Number of arrows."""
+        return sum(1 for line in self.digraph.body if re.match(r"^\tn\d+ -> ", line))
+
+    def summary(self) -> str:
+        """One line: how many nodes and edges."""
+        return f"computation graph: {self.num_nodes} nodes, {self.num_edges} edges"
+
+    def text(self) -> str:
+        """What is shown without Graphviz: a one-line hint, then the DOT source (cut at ``max_chars``)."""
+        source = self.source
+        if len(source) > self.max_chars:
+            rest = len(source) - self.max_chars
+            source = source[: self.max_chars] + f"\n... ({rest} more characters; .source holds all of it)"
+        return GRAPHVIZ_MISSING + "\n" + source
+
+    def svg(self) -> str:
+        """The picture as SVG text (needs Graphviz's ``dot``)."""
+        if find_dot() is None:
+            raise RuntimeError(GRAPHVIZ_MISSING)
+        return self.digraph.pipe(format="svg", encoding="utf-8")
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, str]:
+        if find_dot() is None:
+            return {"text/plain": self.text()}
+        return {"image/svg+xml": self.svg(), "text/plain": self.summary()}
+
+    def __repr__(self) -> str:
+        return f"<GraphView: {self.summary()}>"
+
+
+def _renumber(digraph) -> None:
+    """Replace torchviz's memory-address node ids by n0, n1, ... in order of first appearance."""
+    new_ids: dict[str, str] = {}
+    for i, line in enumerate(digraph.body):
+        match = _NODE_OR_EDGE.match(line)
+        if match is None:
+            continue
+        for old in match.groups():
+            if old is not None and old not in new_ids:
+                new_ids[old] = f"n{len(new_ids)}"
+        head = "\t" + new_ids[match.group(1)]
+        if match.group(2) is not None:
+            head += " -> " + new_ids[match.group(2)]
+        digraph.body[i] = head + line[match.end() :]
+
+
+def show_graph(output: torch.Tensor, params: Mapping[str, torch.Tensor] | None = None,
+               max_chars: int = 2000) -> GraphView:
+    """The autograd graph that produced ``output`` (torchviz's ``make_dot``), ready to display.
+
+    ``params`` (e.g. ``dict(model.named_parameters())``) puts names on the parameter boxes.
+    """
+    if not isinstance(output, torch.Tensor):
+        raise TypeError(
+            f"show_graph needs the tensor a model returned (y = model(x)), got {type(output).__name__}; "
+            "for a model and an input, use model_graph(model, x)"
+        )
+    if output.grad_fn is None:
+        raise ValueError(
+            "this tensor has no grad_fn, so autograd recorded no graph: it was computed under torch.no_grad() "
+            "or from tensors that do not require grad. Call the model outside torch.no_grad()."
+        )
+    try:
+        from torchviz import make_dot
+    except ImportError as exc:
+        raise ImportError("show_graph needs torchviz: pip install torchviz (and Graphviz for pictures)") from exc
+    with warnings.catch_warnings():  # torchviz 0.0.3 compares versions with the deprecated distutils
+        warnings.filterwarnings("ignore", message="distutils Version classes", category=DeprecationWarning)
+        digraph = make_dot(output, params=dict(params) if params is not None else None)
+    _renumber(digraph)
+    return GraphView(digraph, max_chars=max_chars)
+
+
+def model_graph(model: torch.nn.Module, example_input: torch.Tensor, max_chars: int = 2000) -> GraphView:
+    """Run ``model`` on ``example_input`` and return its autograd graph, parameter boxes named."""
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model_graph needs an nn.Module, got {type(model).__name__}")
+    if not isinstance(example_input, torch.Tensor):
+        raise TypeError(f"example_input must be a tensor such as torch.randn(1, 1, 28, 28), "
+                        f"got {type(example_input).__name__}")
+    with torch.enable_grad():
+        output = model(example_input)
+    return show_graph(output, params=dict(model.named_parameters()), max_chars=max_chars)
