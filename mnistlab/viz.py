@@ -172,11 +172,14 @@ class GraphView:
         return f"computation graph: {self.num_nodes} nodes, {self.num_edges} edges"
 
     def text(self) -> str:
-        """What is shown without Graphviz: a one-line hint, then the DOT source (cut at ``max_chars``)."""
+        """What is shown without Graphviz: a one-line hint, then the DOT source (whole lines, ``max_chars``)."""
         source = self.source
         if len(source) > self.max_chars:
-            rest = len(source) - self.max_chars
-            source = source[: self.max_chars] + f"\n... ({rest} more characters; .source holds all of it)"
+            cut = source.rfind("\n", 0, self.max_chars + 1)  # end on a whole line when there is one
+            if cut <= 0:
+                cut = self.max_chars
+            rest = len(source) - cut
+            source = source[:cut] + f"\n... ({rest} more characters; .source holds all of it)"
         return GRAPHVIZ_MISSING + "\n" + source
 
     def svg(self) -> str:

@@ -43,11 +43,18 @@ def test_dot_source_when_dot_is_missing(monkeypatch):
     assert text.startswith(viz.GRAPHVIZ_MISSING + "\n")
     assert "\n" not in viz.GRAPHVIZ_MISSING
     assert "digraph {" in text
-    shown = text[len(viz.GRAPHVIZ_MISSING) + 1 :]
-    assert shown.startswith(view.source[:120])
-    assert f"({len(view.source) - 120} more characters; .source holds all of it)" in shown
+    shown, note = text[len(viz.GRAPHVIZ_MISSING) + 1 :].rsplit("\n", 1)
+    assert 0 < len(shown) <= 120
+    assert view.source.startswith(shown + "\n")  # whole lines of the DOT source
+    assert note == f"... ({len(view.source) - len(shown)} more characters; .source holds all of it)"
     with pytest.raises(RuntimeError, match="install Graphviz"):
         view.svg()
+
+
+def test_short_graph_is_shown_whole(monkeypatch):
+    monkeypatch.setattr(viz.shutil, "which", lambda name: None)
+    view = viz.model_graph(small_model(), example(), max_chars=100_000)
+    assert view.text() == viz.GRAPHVIZ_MISSING + "\n" + view.source
 
 
 def test_graph_names_operations_and_parameters():
