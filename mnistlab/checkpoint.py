@@ -77,11 +77,11 @@ def check_state_dict(model: nn.Module, state: Mapping[str, torch.Tensor]) -> Non
     if missing or unexpected or wrong_shape:
         problems = []
         if missing:
-            problems.append(f"missing keys {missing[:5]}{' ...' if len(missing) > 5 else ''}")
+            problems.append(f"missing keys {missing[:5]}{' and more' if len(missing) > 5 else ''}")
         if unexpected:
-            problems.append(f"unexpected keys {unexpected[:5]}{' ...' if len(unexpected) > 5 else ''}")
+            problems.append(f"unexpected keys {unexpected[:5]}{' and more' if len(unexpected) > 5 else ''}")
         if wrong_shape:
-            problems.append(f"shape mismatch {wrong_shape[:5]}{' ...' if len(wrong_shape) > 5 else ''}")
+            problems.append(f"shape mismatch {wrong_shape[:5]}{' and more' if len(wrong_shape) > 5 else ''}")
         raise CheckpointError(
             f"the saved weights do not fit {type(model).__name__}: " + "; ".join(problems)
             + ". Build the same architecture that was saved (e.g. --model seed vs compact)."

@@ -1,0 +1,185 @@
+"""The command line: ``python -m mnistlab train ...`` trains a model and prints its metrics as JSON.
+
+Progress bars go to stderr; the last line on stdout is one JSON object, so scripts can read it::
+
+    python -m mnistlab train --model compact --epochs 2 --lr 3e-3
+    python -m mnistlab train --model seed --data full --checkpoint runs/seed.pt
+    python -m mnistlab train --model seed --data full --epochs 3 --resume runs/seed.pt
+
+Bad options print one line (``mnistlab: error: ...``) and exit with status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from .models import MODEL_NAMES
+
+
+class UsageError(Exception):
+    """A problem with the command's options or inputs; reported in one line, exit status 2."""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``train`` (a separate function so other commands can share or extend them)."""
+    parser.add_argument("--model", choices=MODEL_NAMES, default="compact", help="architecture (default: compact)")
+    parser.add_argument("--data", default="sample", metavar="{sample,full,PATH}",
+                        help="the embedded sample (default), the full MNIST ($MNISTLAB_DATA or data/), "
+                             "or a folder holding MNIST/raw/*.gz")
+    parser.add_argument("--epochs", type=_non_negative_int, default=1, help="epochs in total (default: 1)")
+    parser.add_argument("--batch-size", type=_positive_int, default=64, help="default: 64")
+    parser.add_argument("--lr", type=_positive_float, default=1e-3, help="Adam's learning rate (default: 1e-3)")
+    parser.add_argument("--seed", type=_non_negative_int, default=0, help="seeds weights, batch order, dropout")
+    parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
+    parser.add_argument("--limit", type=_positive_int, default=None,
+                        help="train on the first N training images only (quick checks)")
+    parser.add_argument("--checkpoint", type=Path, default=None, help="rewrite this checkpoint after each epoch")
+    parser.add_argument("--resume", type=Path, default=None, help="continue from this checkpoint")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``mnistlab`` argument parser, one subparser per command."""
+    parser = argparse.ArgumentParser(prog="mnistlab", description="Train the mnistlab course's MNIST models.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    train_parser = commands.add_parser("train", help="train a model; print its metrics as JSON",
+                                       description="Train a model; the last stdout line is JSON metrics.")
+    add_train_arguments(train_parser)
+    train_parser.set_defaults(func=train)
+    return parser
+
+
+def _load_data(spec: str) -> tuple[str, tuple, tuple]:
+    """(source name for the report, train tensors, test tensors) for --data sample|full|PATH."""
+    from .data import mnist_tensors
+
+    if spec in ("sample", "full"):
+        source, root = spec, None
+    else:
+        if not Path(spec).is_dir():
+            raise UsageError(f"--data {spec}: expected 'sample', 'full' or a folder holding MNIST/raw/*.gz")
+        source, root = "full", spec
+    train_xy = mnist_tensors(train=True, source=source, root=root)
+    test_xy = mnist_tensors(train=False, source=source, root=root)
+    return ("sample" if spec == "sample" else "full"), train_xy, test_xy
+
+
+def train(args: argparse.Namespace) -> dict:
+    """Run ``train`` for parsed ``args``; return the metrics printed as JSON."""
+    import torch
+
+    from .checkpoint import CheckpointError
+    from .device import get_device, seed_everything, synchronize
+    from .models import build_model, count_parameters
+    from .train import evaluate, fit
+
+    try:
+        device = get_device(args.device)
+    except (ValueError, RuntimeError) as exc:
+        raise UsageError(f"--device: {exc}") from None
+    for name in ("checkpoint", "resume"):
+        path = getattr(args, name)
+        if path is not None and path.is_dir():
+            raise UsageError(f"--{name} {path}: is a folder; give a file name such as {path / 'model.pt'}")
+    if args.resume is not None and not args.resume.is_file():
+        raise UsageError(f"--resume {args.resume}: no such file (train with --checkpoint first)")
+    source, (x_train, y_train), (x_test, y_test) = _load_data(args.data)
+    if args.limit is not None:
+        x_train, y_train = x_train[: args.limit], y_train[: args.limit]
+
+    start_epoch = 0
+    if args.resume is not None:
+        try:  # mmap: reads the epoch count without loading every tensor
+            start_epoch = int(torch.load(args.resume, mmap=True, weights_only=True, map_location="cpu")["epoch"])
+        except Exception as exc:
+            raise UsageError(f"--resume {args.resume}: not a readable mnistlab checkpoint ({exc})") from None
+
+    seed_everything(args.seed)
+    model = build_model(args.model)
+    start = time.perf_counter()
+    try:
+        history = fit(model, (x_train, y_train), epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
+                      device=device, seed=args.seed, checkpoint=args.checkpoint, resume=args.resume,
+                      progress=not args.no_progress, extra={"model_name": args.model})
+    except (CheckpointError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+    synchronize(device)
+    seconds = time.perf_counter() - start
+    test = evaluate(model, (x_test, y_test))
+    epochs_run = len(history) - start_epoch
+    metrics = {
+        "model": args.model,
+        "parameters": count_parameters(model),
+        "data": source,
+        "train_images": len(x_train),
+        "test_images": test["total"],
+        "epochs": len(history),
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "seed": args.seed,
+        "device": str(device),
+        "torch": torch.__version__,
+        "train_loss": history.last("train_loss") if len(history) else None,
+        "train_acc": history.last("train_acc") if len(history) else None,
+        "test_loss": round(test["loss"], 6),
+        "test_acc": test["accuracy"],
+        "test_correct": test["correct"],
+        "train_seconds": round(seconds, 2),
+        "train_images_per_s": round(epochs_run * len(x_train) / seconds, 1) if epochs_run else None,
+    }
+    return metrics
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m mnistlab`` and the ``mnistlab`` script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)  # argparse prints usage and exits with 2 on bad options
+    from .data import MNISTDataError
+
+    try:
+        metrics = args.func(args)
+    except (UsageError, MNISTDataError) as exc:
+        parser.exit(2, f"{parser.prog}: error: {exc}\n")
+    except KeyboardInterrupt:
+        parser.exit(130, f"{parser.prog}: interrupted\n")
+    print(json.dumps(metrics), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
