@@ -250,3 +250,49 @@ def model_graph(model: torch.nn.Module, example_input: torch.Tensor, max_chars: 
     with torch.enable_grad():
         output = model(example_input)
     return show_graph(output, params=dict(model.named_parameters()), max_chars=max_chars)
+
+
+def plot_history(history: History, title: str | None = None) -> plt.Figure:
+    """Loss and accuracy per epoch side by side: training curves, and validation ones when recorded."""
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.2))
+    for ax, metric in ((ax_loss, "loss"), (ax_acc, "acc")):
+        for split in ("train", "val"):
+            name = f"{split}_{metric}"
+            if name in history and history[name]:
+                epochs = range(1, len(history[name]) + 1)
+                ax.plot(epochs, history[name], marker="o", label=split)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("accuracy" if metric == "acc" else "loss")
+        ax.grid(True, alpha=0.3)
+        ax.legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_confusion_matrix(
+    preds: Sequence[int] | torch.Tensor, labels: Sequence[int] | torch.Tensor, num_classes: int = 10,
+    ax: plt.Axes | None = None,
+) -> plt.Axes:
+    """Counts of (true label, predicted label) as a heat map, each count written in its cell."""
+    preds = torch.as_tensor(preds).long().flatten().cpu()
+    labels = torch.as_tensor(labels).long().flatten().cpu()
+    if preds.shape != labels.shape:
+        raise ValueError(f"preds and labels differ in length: {len(preds)} vs {len(labels)}")
+    matrix = torch.bincount(labels * num_classes + preds, minlength=num_classes**2).view(num_classes, num_classes)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 4.5))
+    ax.imshow(matrix.numpy(), cmap="Blues")
+    for i in range(num_classes):
+        for j in range(num_classes):
+            count = int(matrix[i, j])
+            if count:
+                color = "white" if count > matrix.max() / 2 else "black"
+                ax.text(j, i, str(count), ha="center", va="center", fontsize=7, color=color)
+    ax.set_xticks(range(num_classes))
+    ax.set_yticks(range(num_classes))
+    ax.set_xlabel("predicted label")
+    ax.set_ylabel("true label")
+    ax.set_title(f"confusion matrix ({int(matrix.trace())}/{len(labels)} right)")
+    return ax
