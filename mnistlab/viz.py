@@ -35,8 +35,13 @@ def plot_losses(
         isinstance(histories, Sequence) and not isinstance(histories, (str, bytes))
     ):
         histories = {metric: histories}
-    if not isinstance(histories, Mapping) or not histories:
-        raise TypeError("histories must be a History, a list of floats, or a non-empty {label: History/list} dict")
+    if not isinstance(histories, Mapping):
+        raise TypeError(
+            f"histories must be a History, a list of floats, or a {{label: History/list}} dict, "
+            f"got {type(histories).__name__}"
+        )
+    if not histories:
+        raise ValueError("histories is an empty dict: pass at least one {label: History/list} curve")
     curves = {}
     for label, h in histories.items():
         values = h[metric] if isinstance(h, History) else [float(v) for v in h]
