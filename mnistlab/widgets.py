@@ -358,9 +358,9 @@ class DigitGridBrowser(widgets.VBox):
         w = widgets
         self.state = DigitGridState(source, split=split, model=model, batch_size=batch_size, seed=seed)
         self._syncing = False
-        self.split_control = w.ToggleButtons(
+        self.split_control = w.Dropdown(
             options=list(SPLITS), value=self.state.split, description="split",
-            disabled=len(self.state.splits) == 1, style={"button_width": "60px"},
+            disabled=len(self.state.splits) == 1, layout=w.Layout(width="170px"),
         )
         self.batch_control = w.Dropdown(
             options=list(BATCH_SIZES), value=self.state.batch_size, description="batch size",
