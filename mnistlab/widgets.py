@@ -377,7 +377,8 @@ class DigitGridBrowser(widgets.VBox):
             value=1, min=1, max=self.state.num_pages, description="page", continuous_update=False,
             layout=w.Layout(width="520px"),
         )
-        self.image = w.Image(format="png")
+        grid_width = NCOLS * (28 * SCALE + 2 * PAD)  # shown at its own size, not stretched to the cell
+        self.image = w.Image(format="png", layout=w.Layout(width=f"{grid_width}px"))
         self.caption = w.HTML()
         controls = [
             (self.split_control, self.state.set_split),

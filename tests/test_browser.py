@@ -180,7 +180,8 @@ def test_notebook_06_runs_in_jupyterlab_and_its_widget_redraws(tmp_path):
                 page.wait_for_function(
                     "el => el.textContent.includes('page 2/32')", arg=caption.element_handle(), timeout=15_000
                 )
-                caption.scroll_into_view_if_needed()
+                # the whole widget in view: controls at the top, caption at the bottom
+                image.evaluate("el => el.closest('.jp-OutputArea-output').scrollIntoView({block: 'start'})")
                 page.wait_for_timeout(300)  # let the new picture paint before the screenshot
                 page.screenshot(path=str(output_dir / "browser_06_mnist_data.png"))
             except Exception:
