@@ -166,7 +166,7 @@ def test_notebook_06_runs_in_jupyterlab_and_its_widget_redraws(tmp_path):
                 image.scroll_into_view_if_needed()
                 assert image.is_visible()
                 caption = page.locator(".jp-OutputArea-output .widget-html").last
-                assert "page 1/32" in caption.inner_text()
+                assert "page 1/" in caption.inner_text()
                 src_before = image.get_attribute("src")
                 assert src_before
 
@@ -178,7 +178,7 @@ def test_notebook_06_runs_in_jupyterlab_and_its_widget_redraws(tmp_path):
                     arg=[image.element_handle(), src_before], timeout=15_000,
                 )
                 page.wait_for_function(
-                    "el => el.textContent.includes('page 2/32')", arg=caption.element_handle(), timeout=15_000
+                    "el => el.textContent.includes('page 2/')", arg=caption.element_handle(), timeout=15_000
                 )
                 # the whole widget in view: controls at the top, caption at the bottom
                 image.evaluate("el => el.closest('.jp-OutputArea-output').scrollIntoView({block: 'start'})")
