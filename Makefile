@@ -16,6 +16,10 @@ PORT ?= 8888
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with nbval_sanitize.cfg
 # Two workers; --dist loadfile keeps each notebook's cells on one worker, in order.
 XDIST := -n 2 --dist loadfile
+# One compute thread per worker: two workers already fill two cores, and two-thread kernels
+# that wait on each other made small-step notebooks (04) over 10x slower on a busy machine.
+# Every compared output is checked to be the same with 1 and 2 threads.
+TEST_THREADS := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 
 .PHONY: setup lab test lint unit nbval notebooks clean
 
@@ -27,7 +31,7 @@ lab: setup
 		--ServerApp.root_dir=notebooks
 
 test: setup lint
-	@$(BIN)/pytest $(XDIST) $(NBVAL) tests notebooks; rc=$$?; \
+	@$(TEST_THREADS) $(BIN)/pytest $(XDIST) $(NBVAL) --durations=10 tests notebooks; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "mnistlab: pytest collected no tests: that is a failure"; exit 1; fi; \
 	exit $$rc
 
@@ -36,10 +40,10 @@ lint: setup
 
 # Fast loops for maintainers.
 unit: setup
-	$(BIN)/pytest $(XDIST) tests
+	$(TEST_THREADS) $(BIN)/pytest $(XDIST) tests
 
 nbval: setup
-	$(BIN)/pytest $(XDIST) $(NBVAL) notebooks
+	$(TEST_THREADS) $(BIN)/pytest $(XDIST) $(NBVAL) notebooks
 
 # Re-execute every notebook in place in a fresh kernel (refreshes the committed outputs).
 notebooks: setup
