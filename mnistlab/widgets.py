@@ -119,6 +119,7 @@ class DigitGridState:
         seed: int = 0,
         show_text: bool = True,
         predict_batch: int = 1000,
+        predictions: dict[str, object] | None = None,
     ) -> None:
         self._data: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         if isinstance(source, str):
@@ -142,6 +143,12 @@ class DigitGridState:
         self.show_text = show_text
         self.predict_batch = predict_batch
         self._predictions: dict[str, np.ndarray] = {}
+        for name, values in (predictions or {}).items():  # already computed, e.g. by evaluate()
+            if model is None:
+                raise ValueError("predictions= needs model= too (the model is used for augmented pages)")
+            self._predictions[self._valid_split(name)] = np.asarray(
+                values.cpu() if isinstance(values, torch.Tensor) else values, dtype=np.int64
+            )
         self.split = self._valid_split(split)
         self.batch_size = self._valid_batch_size(batch_size)
         self.label: str | int = "all"
@@ -286,7 +293,13 @@ class DigitGridState:
         split = split or self.split
         if split not in self._predictions:
             self._predictions[split] = self.predict(self.arrays(split)[0])
-        return self._predictions[split]
+        predictions = self._predictions[split]
+        if len(predictions) != len(self.arrays(split)[1]):
+            raise ValueError(
+                f"predictions for split {split!r} has {len(predictions)} entries for "
+                f"{len(self.arrays(split)[1])} images: pass the predictions of that whole split"
+            )
+        return predictions
 
     def page_predictions(self) -> np.ndarray | None:
         """Predictions for the digits on the page (of the augmented digits when augmenting); None without model."""
@@ -354,9 +367,11 @@ class DigitGridBrowser(widgets.VBox):
         model: nn.Module | None = None,
         batch_size: int = 64,
         seed: int = 0,
+        predictions: dict[str, object] | None = None,
     ) -> None:
         w = widgets
-        self.state = DigitGridState(source, split=split, model=model, batch_size=batch_size, seed=seed)
+        self.state = DigitGridState(source, split=split, model=model, batch_size=batch_size, seed=seed,
+                                    predictions=predictions)
         self._syncing = False
         self.split_control = w.Dropdown(
             options=list(SPLITS), value=self.state.split, description="split",

@@ -190,3 +190,24 @@ def test_repr_is_short_and_deterministic():
         "DigitGridBrowser(split='train', page=1/1, batch_size=64, label='all', augmentation='none', model=None)"
     )
     assert browser._repr_mimebundle_()["text/plain"] == text
+
+
+def test_given_predictions_are_used_instead_of_predicting_again():
+    labels = [i % 10 for i in range(20)]
+    model = ConstantModel(3)
+    known = torch.tensor(labels)  # e.g. what evaluate(..., return_predictions=True) returned: all right
+    known[0] = 7  # one mistake, which the constant model would not make
+    browser = DigitGridBrowser(tiny_dataset(labels), model=model, batch_size=16, predictions={"test": known})
+    assert model.seen == 0
+    assert "accuracy 15/16 = 93.8%, 1 wrong (red)" in browser.caption.value
+    browser.augment_control.value = [a for a in AUGMENTATIONS if a != "none"][0]
+    assert model.seen == 16  # augmented digits are new images: the model predicts them
+
+
+def test_given_predictions_are_checked():
+    data = tiny_dataset([1, 2, 3])
+    with pytest.raises(ValueError, match="needs model="):
+        DigitGridState(data, predictions={"test": [1, 2, 3]})
+    state = DigitGridState(data, model=ConstantModel(1), predictions={"test": [1, 2]})
+    with pytest.raises(ValueError, match="2 entries for 3 images"):
+        state.render()
