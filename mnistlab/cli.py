@@ -5,8 +5,12 @@ Progress bars go to stderr; the last line on stdout is one JSON object, so scrip
     python -m mnistlab train --model compact --epochs 2 --lr 3e-3
     python -m mnistlab train --model seed --data full --checkpoint runs/seed.pt
     python -m mnistlab train --model seed --data full --epochs 3 --resume runs/seed.pt
+    python -m mnistlab train --model seed --data full --fast          # channels_last, bf16 on AMX/GPU, batch 256
+    torchrun --nproc-per-node 2 -m mnistlab train --model compact     # DistributedDataParallel, 2 processes
 
 Bad options print one line (``mnistlab: error: ...``) and exit with status 2, never a traceback.
+Under torchrun, ``--batch-size`` is the global batch (split evenly over the processes); only rank 0
+prints progress and the JSON line and writes the checkpoint.
 """
 
 from __future__ import annotations
@@ -17,8 +21,12 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .models import MODEL_NAMES
+
+if TYPE_CHECKING:
+    import torch
 
 
 class UsageError(Exception):
@@ -62,7 +70,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the embedded sample (default), the full MNIST ($MNISTLAB_DATA or data/), "
                              "or a folder holding MNIST/raw/*.gz")
     parser.add_argument("--epochs", type=_non_negative_int, default=1, help="epochs in total (default: 1)")
-    parser.add_argument("--batch-size", type=_positive_int, default=64, help="default: 64")
+    parser.add_argument("--batch-size", type=_positive_int, default=None,
+                        help="global batch, split over torchrun's processes (default: 64, or 256 with --fast)")
     parser.add_argument("--lr", type=_positive_float, default=1e-3, help="Adam's learning rate (default: 1e-3)")
     parser.add_argument("--seed", type=_non_negative_int, default=0, help="seeds weights, batch order, dropout")
     parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
@@ -71,6 +80,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", type=Path, default=None, help="rewrite this checkpoint after each epoch")
     parser.add_argument("--resume", type=Path, default=None, help="continue from this checkpoint")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    parser.add_argument("--fast", action="store_true",
+                        help="channels_last, bf16 autocast on AMX-bf16 CPUs and CUDA GPUs, batch 256 by default")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -99,19 +110,46 @@ def _load_data(spec: str) -> tuple[str, tuple, tuple]:
     return ("sample" if spec == "sample" else "full"), train_xy, test_xy
 
 
-def train(args: argparse.Namespace) -> dict:
-    """Run ``train`` for parsed ``args``; return the metrics printed as JSON."""
-    import torch
-
-    from .checkpoint import CheckpointError
-    from .device import get_device, seed_everything, synchronize
-    from .models import build_model, count_parameters
-    from .train import evaluate, fit
+def train(args: argparse.Namespace) -> dict | None:
+    """Run ``train`` for parsed ``args``; return the metrics to print as JSON (None on ranks other than 0)."""
+    from . import distributed
 
     try:
-        device = get_device(args.device)
+        device = _device_for(args.device)
+        info = distributed.setup(device)  # joins torchrun's process group; a no-op without torchrun
     except (ValueError, RuntimeError) as exc:
         raise UsageError(f"--device: {exc}") from None
+    try:
+        metrics = _train(args, device)
+    finally:
+        distributed.cleanup()
+    return metrics if info.is_main else None
+
+
+def _device_for(name: str) -> torch.device:
+    """The device to train on; under torchrun with CUDA, the GPU numbered by LOCAL_RANK."""
+    import torch
+
+    from .device import get_device
+    from .distributed import env_info
+
+    device = get_device(name)
+    if device.type == "cuda" and device.index is None and env_info().world_size > 1:
+        device = torch.device("cuda", env_info().local_rank)
+    return device
+
+
+def _train(args: argparse.Namespace, device: torch.device) -> dict:
+    """Load the data, build the model, fit, test; return the metrics (every rank runs this)."""
+    import torch
+
+    from . import distributed
+    from .checkpoint import CheckpointError
+    from .device import seed_everything, synchronize
+    from .models import build_model, count_parameters
+    from .train import bf16_autocast_available, evaluate, fit
+
+    batch_size = args.batch_size or (256 if args.fast else 64)
     for name in ("checkpoint", "resume"):
         path = getattr(args, name)
         if path is not None and path.is_dir():
@@ -133,14 +171,15 @@ def train(args: argparse.Namespace) -> dict:
     model = build_model(args.model)
     start = time.perf_counter()
     try:
-        history = fit(model, (x_train, y_train), epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
+        history = fit(model, (x_train, y_train), epochs=args.epochs, lr=args.lr, batch_size=batch_size,
                       device=device, seed=args.seed, checkpoint=args.checkpoint, resume=args.resume,
-                      progress=not args.no_progress, extra={"model_name": args.model})
+                      progress=not args.no_progress, extra={"model_name": args.model}, fast=args.fast)
     except (CheckpointError, ValueError) as exc:
         raise UsageError(str(exc)) from None
     synchronize(device)
     seconds = time.perf_counter() - start
-    test = evaluate(model, (x_test, y_test))
+    test = evaluate(model, (x_test, y_test), batch_size=1000, fast=args.fast)  # split over the ranks
+    in_sync = distributed.ranks_in_sync(model)
     epochs_run = len(history) - start_epoch
     metrics = {
         "model": args.model,
@@ -149,10 +188,14 @@ def train(args: argparse.Namespace) -> dict:
         "train_images": len(x_train),
         "test_images": test["total"],
         "epochs": len(history),
-        "batch_size": args.batch_size,
+        "batch_size": batch_size,
         "lr": args.lr,
         "seed": args.seed,
         "device": str(device),
+        "fast": bool(args.fast),
+        "bf16_autocast": bool(args.fast and bf16_autocast_available(device)),
+        "world_size": distributed.world_size(),
+        "ranks_in_sync": in_sync,
         "torch": torch.__version__,
         "train_loss": history.last("train_loss") if len(history) else None,
         "train_acc": history.last("train_acc") if len(history) else None,
@@ -177,7 +220,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.exit(2, f"{parser.prog}: error: {exc}\n")
     except KeyboardInterrupt:
         parser.exit(130, f"{parser.prog}: interrupted\n")
-    print(json.dumps(metrics), flush=True)
+    if metrics is not None:  # under torchrun only rank 0 reports
+        print(json.dumps(metrics), flush=True)
     return 0
 
 

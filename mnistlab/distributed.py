@@ -1,0 +1,128 @@
+"""Data-parallel training with ``torchrun``: one process per CPU share or per GPU, gradients averaged.
+
+``torchrun --nproc-per-node 2 -m mnistlab train ...`` starts two copies of the same command. torchrun
+tells each copy who it is through environment variables (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``,
+``MASTER_ADDR``, ``MASTER_PORT``); ``setup`` reads them and joins the process group (gloo on the CPU,
+nccl on CUDA GPUs). ``fit`` then wraps the model in ``DistributedDataParallel``: every rank trains on
+its own share of each global batch, and the backward pass averages the gradients over the ranks, so
+every rank takes the same optimizer step and the weights stay identical. Only rank 0 prints and saves.
+
+Without those variables (a plain ``python -m mnistlab train``) everything here is a no-op: ``rank()``
+is 0 and ``world_size()`` is 1.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass
+class DistInfo:
+    """Who this process is in a torchrun job (rank 0 of 1 when not launched by torchrun)."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        """True on the one process that prints, evaluates for the report and saves checkpoints."""
+        return self.rank == 0
+
+
+def launched_by_torchrun() -> bool:
+    """True when torchrun's variables (RANK, WORLD_SIZE, LOCAL_RANK) are set."""
+    return all(name in os.environ for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"))
+
+
+def env_info() -> DistInfo:
+    """This process's rank, world size and local rank, read from torchrun's environment variables."""
+    if not launched_by_torchrun():
+        return DistInfo()
+    try:
+        info = DistInfo(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ["LOCAL_RANK"]))
+    except ValueError as exc:
+        raise RuntimeError(f"torchrun's RANK/WORLD_SIZE/LOCAL_RANK must be integers: {exc}") from None
+    if not 0 <= info.rank < info.world_size:
+        raise RuntimeError(f"RANK={info.rank} is outside 0..WORLD_SIZE-1 (WORLD_SIZE={info.world_size})")
+    return info
+
+
+def is_active() -> bool:
+    """True inside an initialised process group of more than one process."""
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def rank() -> int:
+    """This process's rank in the active group (0 without one)."""
+    return dist.get_rank() if is_active() else 0
+
+
+def world_size() -> int:
+    """How many processes train together (1 without a group)."""
+    return dist.get_world_size() if is_active() else 1
+
+
+def setup(device: torch.device) -> DistInfo:
+    """Join torchrun's process group, if launched by torchrun; return who this process is.
+
+    gloo on the CPU (each process gets ``cpu_count // world_size`` threads, so the ranks do not fight
+    over the cores), nccl on CUDA (each process uses the GPU numbered by its LOCAL_RANK).
+    """
+    info = env_info()
+    if info.world_size == 1 or is_active():
+        return info
+    if device.type == "cuda":
+        torch.cuda.set_device(info.local_rank)
+        backend = "nccl"
+    elif device.type == "cpu":
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // info.world_size))
+        backend = "gloo"
+    else:
+        raise RuntimeError(f"distributed training supports cpu (gloo) and cuda (nccl), not {device.type!r}")
+    dist.init_process_group(backend=backend)
+    return info
+
+
+def cleanup() -> None:
+    """Leave the process group (every rank must call it; harmless without one)."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def wrap(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """``model`` inside DistributedDataParallel when a group is active, else ``model`` itself."""
+    if not is_active():
+        return model
+    device_ids = [device] if device.type == "cuda" else None
+    return torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
+
+
+def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
+    """Sum ``tensor`` over the ranks in place (no-op without a group); returns it."""
+    if is_active():
+        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return tensor
+
+
+def weights_digest(model: torch.nn.Module) -> str:
+    """SHA-256 of every parameter and buffer's bytes, in state-dict order (equal digests: equal weights)."""
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def ranks_in_sync(model: torch.nn.Module) -> bool:
+    """True when every rank holds bit-identical weights (always True without a group)."""
+    if not is_active():
+        return True
+    digests: list[str | None] = [None] * world_size()
+    dist.all_gather_object(digests, weights_digest(model))
+    return len(set(digests)) == 1
