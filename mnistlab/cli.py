@@ -116,9 +116,12 @@ def train(args: argparse.Namespace) -> dict | None:
 
     try:
         device = _device_for(args.device)
-        info = distributed.setup(device)  # joins torchrun's process group; a no-op without torchrun
     except (ValueError, RuntimeError) as exc:
         raise UsageError(f"--device: {exc}") from None
+    try:
+        info = distributed.setup(device)  # joins torchrun's process group; a no-op without torchrun
+    except (ValueError, RuntimeError) as exc:
+        raise UsageError(f"distributed training (torchrun) could not start: {exc}") from None
     try:
         metrics = _train(args, device)
     finally:
