@@ -81,7 +81,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", type=Path, default=None, help="continue from this checkpoint")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     parser.add_argument("--fast", action="store_true",
-                        help="channels_last, bf16 autocast on AMX-bf16 CPUs and CUDA GPUs, batch 256 by default")
+                        help="channels_last, bf16 autocast on native-bf16 CPUs (AMX or AVX512-BF16) and CUDA GPUs, "
+                        "batch 256 by default")
 
 
 def build_parser() -> argparse.ArgumentParser:
