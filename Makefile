@@ -30,6 +30,7 @@ lab: setup
 	$(BIN)/jupyter lab --no-browser --ip 127.0.0.1 --port $(PORT) --allow-root \
 		--ServerApp.root_dir=notebooks
 
+test: export MNISTLAB_SETUP_BROWSER := 1
 test: setup lint
 	@$(TEST_THREADS) $(BIN)/pytest $(XDIST) $(NBVAL) --durations=10 tests notebooks; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "mnistlab: pytest collected no tests: that is a failure"; exit 1; fi; \

@@ -38,6 +38,19 @@ if ! command -v dot >/dev/null 2>&1; then
     fi
 fi
 
+# Chromium drives the browser test (tests/test_browser.py); `make test` asks for it with
+# MNISTLAB_SETUP_BROWSER=1. Only Debian's package is used: Playwright's own browser download
+# (`playwright install`) is never run. Without it the browser test skips (and fails under CI=true).
+if [ "${MNISTLAB_SETUP_BROWSER:-0}" = 1 ] && ! command -v chromium >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "mnistlab: installing Debian's chromium (for the browser test)"
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+            || echo "mnistlab: could not install chromium; the browser test will be skipped"
+    else
+        echo "mnistlab: 'chromium' not found (optional): install Debian's chromium package to run the browser test"
+    fi
+fi
+
 # Build matplotlib's font cache once, inside the project.
 export MPLCONFIGDIR="${MPLCONFIGDIR:-$PWD/.cache/matplotlib}"
 mkdir -p "$MPLCONFIGDIR"
