@@ -250,11 +250,18 @@ def load_mnist(
     return dataset
 
 
+def normalize(images: torch.Tensor) -> torch.Tensor:
+    """uint8 images ``(N, 28, 28)`` -> float ``(N, 1, 28, 28)`` in [0, 1], standardised with MNIST_MEAN/MNIST_STD.
+
+    The same numbers as ``ToTensor()`` followed by ``Normalize((MNIST_MEAN,), (MNIST_STD,))``.
+    """
+    return images.unsqueeze(1).float().div_(255).sub_(MNIST_MEAN).div_(MNIST_STD)
+
+
 @functools.lru_cache(maxsize=4)
 def _tensors(train: bool, source: str, root: str | None) -> tuple[torch.Tensor, torch.Tensor]:
     dataset = load_mnist(train=train, source=source, root=root)
-    x = dataset.data.unsqueeze(1).float().div_(255).sub_(MNIST_MEAN).div_(MNIST_STD)
-    return x, dataset.targets.long()
+    return normalize(dataset.data), dataset.targets.long()
 
 
 def mnist_tensors(

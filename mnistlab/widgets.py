@@ -20,7 +20,7 @@ from PIL import Image, ImageDraw, ImageFont
 from torch import nn
 from torchvision import transforms
 
-from .data import MNIST_MEAN, MNIST_STD, load_mnist
+from .data import load_mnist, normalize
 
 SPLITS = ("train", "test")
 BATCH_SIZES = (16, 32, 64)
@@ -282,7 +282,7 @@ class DigitGridState:
             with torch.inference_mode():
                 for start in range(0, len(images), self.predict_batch):
                     chunk = torch.from_numpy(images[start : start + self.predict_batch]).to(device)
-                    x = (chunk.unsqueeze(1).float() / 255 - MNIST_MEAN) / MNIST_STD
+                    x = normalize(chunk)
                     preds.append(self.model(x).argmax(dim=1).cpu())
         finally:
             self.model.train(was_training)

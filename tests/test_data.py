@@ -203,3 +203,15 @@ def test_iterate_batches_rejects_bad_input():
         list(data.iterate_batches(x, y, 0))
     with pytest.raises(ValueError, match="rank"):
         list(data.iterate_batches(x, y, 2, rank=2, world_size=2))
+
+
+def test_normalize_matches_totensor_then_normalize(fresh_cache):
+    from torchvision import transforms
+
+    dataset = data.load_mnist(train=False)
+    pipeline = transforms.Compose([transforms.ToTensor(), transforms.Normalize((data.MNIST_MEAN,), (data.MNIST_STD,))])
+    expected = torch.stack([pipeline(dataset[i][0]) for i in range(3)])
+    found = data.normalize(dataset.data[:3])
+    assert found.shape == (3, 1, 28, 28) and found.dtype == torch.float32
+    assert torch.allclose(found, expected, atol=1e-6)
+    assert dataset.data.dtype == torch.uint8  # the raw images are left as they were
