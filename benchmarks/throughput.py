@@ -1,6 +1,7 @@
 """The seed's training recipe against ``--fast``: images per second, interleaved, and test accuracy after one epoch.
 
 Usage: python benchmarks/throughput.py DATA_ROOT [--train-images 60000] [--window-images 1280] [--seed 0]
+       [--seed-reuses-memory] [--json FILE]
 
 DATA_ROOT holds MNIST/raw/ with the four official .gz files (e.g. ../shared/data).
 
@@ -8,9 +9,13 @@ DATA_ROOT holds MNIST/raw/ with the four official .gz files (e.g. ../shared/data
   ``torch.optim.Adam`` as the seed builds it (not fused), SeedCNN in fp32.
 * fast recipe (``python -m mnistlab train --fast``): the same SeedCNN with the same initial weights,
   pre-tensorised images through ``iterate_batches`` (batch 256), fused Adam, channels_last, bf16 autocast
-  where the CPU has native bf16 (``mnistlab.train.bf16_autocast_available``).
+  where the CPU has native bf16 (``mnistlab.train.bf16_autocast_available``), pooling gradients in
+  the pooling input's layout (``mnistlab.train.channels_last_pool_grads``) and freed memory kept for
+  reuse (``mnistlab.device.reuse_freed_memory``). ``--seed-reuses-memory`` gives the seed's recipe
+  that last part too, to show how much of the ratio it is.
 
-Both train one epoch on the same images, in alternating windows of ``--window-images`` images (the
+Each recipe runs in its own process (the memory setting is process-wide); the two take turns
+training one epoch on the same images, in alternating windows of ``--window-images`` images (the
 seed recipe's window, then the fast one's, and so on), so a burst of load from other programs hits
 both. Data loading is inside the timed windows. Afterwards both are tested in fp32 on the official
 10,000 test images. The last line is the images/s ratio (fast / seed) and both test accuracies.
@@ -19,9 +24,12 @@ both. Data loading is inside the timed windows. Afterwards both are tested in fp
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
+import multiprocessing
 import os
+import resource
 import statistics
 import time
 
@@ -29,17 +37,82 @@ import torch
 from torchvision import transforms
 
 from mnistlab.data import MNIST_MEAN, MNIST_STD, iterate_batches, load_mnist, mnist_tensors
-from mnistlab.device import describe
+from mnistlab.device import describe, reuse_freed_memory
 from mnistlab.models import SeedCNN
-from mnistlab.train import bf16_autocast_available, evaluate, make_adam, train_one_epoch
+from mnistlab.train import (
+    bf16_autocast_available,
+    channels_last_pool_grads,
+    evaluate,
+    make_adam,
+    train_one_epoch,
+)
 
 
-def timed_window(model, batches, steps, optimizer, fast) -> float:
-    """Seconds to train ``steps`` batches taken from the iterator ``batches`` (data loading included)."""
-    loss_fn = torch.nn.CrossEntropyLoss()
-    start = time.perf_counter()
-    train_one_epoch(model, itertools.islice(batches, steps), optimizer, loss_fn, fast=fast)
-    return time.perf_counter() - start
+class Recipe:
+    """One recipe's data, model and optimizer, trained window by window (it lives in its own process)."""
+
+    def __init__(self, name: str, args: argparse.Namespace, reuse_memory: bool) -> None:
+        self.name, self.fast, self.root = name, name == "fast", args.root
+        n = args.train_images
+        torch.manual_seed(args.seed)
+        self.model = SeedCNN()  # the same seed in both processes: the same starting weights
+        if self.fast:
+            # the fast path's data: the images as one normalised tensor, batched by index (what fit does)
+            x, y = mnist_tensors(train=True, source="full", root=args.root)
+            self.batch = args.fast_batch
+            self.batches = iterate_batches(x[:n], y[:n], self.batch,
+                                           generator=torch.Generator().manual_seed(args.seed))
+            self.model.to(memory_format=torch.channels_last)  # what fit(fast=True) does
+            self.optimizer = make_adam(self.model, lr=1e-3)  # fused
+        else:
+            # the seed's data pipeline: PIL images -> ToTensor -> Normalize, one image at a time, in a DataLoader
+            to_tensor = transforms.Compose([transforms.ToTensor(), transforms.Normalize((MNIST_MEAN,), (MNIST_STD,))])
+            dataset = load_mnist(train=True, transform=to_tensor, source="full", root=args.root)
+            if n < len(dataset):
+                dataset = torch.utils.data.Subset(dataset, range(n))
+            self.batch = 64
+            self.batches = iter(torch.utils.data.DataLoader(dataset, batch_size=self.batch, shuffle=True,
+                                                            generator=torch.Generator().manual_seed(args.seed)))
+            self.optimizer = torch.optim.Adam(self.model.parameters(), lr=1e-3)  # the seed's: not fused
+        # fit(fast=True) keeps freed memory for reuse while it trains; the seed's recipe does not
+        # unless --seed-reuses-memory asks it to (to show how much of the ratio that part is)
+        self.memory = reuse_freed_memory(enabled=reuse_memory)
+        self.reusing = self.memory.__enter__()
+        self.layouts = channels_last_pool_grads(self.model) if self.fast else contextlib.nullcontext()
+        self.layouts.__enter__()  # what fit(fast=True) does too
+
+    def train(self, steps: int) -> float:
+        """Seconds to train the next ``steps`` batches (data loading included)."""
+        start = time.perf_counter()
+        train_one_epoch(self.model, itertools.islice(self.batches, steps), self.optimizer,
+                        torch.nn.CrossEntropyLoss(), fast=self.fast)
+        return time.perf_counter() - start
+
+    def test(self) -> dict:
+        """Test accuracy in fp32 (like the seed's) and, for the fast recipe, in bf16 too."""
+        self.layouts.__exit__(None, None, None)
+        self.memory.__exit__(None, None, None)
+        x_test, y_test = mnist_tensors(train=False, source="full", root=self.root)
+        result = {"acc": evaluate(self.model, (x_test, y_test))["accuracy"]}
+        if self.fast:
+            result["acc_bf16_eval"] = evaluate(self.model, (x_test, y_test), fast=True)["accuracy"]
+        result["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+        return result
+
+
+def worker(conn, name: str, args: argparse.Namespace, reuse_memory: bool) -> None:
+    """Serve one recipe: ('train', steps) -> seconds, ('test',) -> accuracies, ('stop',) -> exit."""
+    recipe = Recipe(name, args, reuse_memory)
+    conn.send({"batch": recipe.batch, "reusing_memory": recipe.reusing,
+               "bf16_autocast": recipe.fast and bf16_autocast_available("cpu")})
+    while True:
+        command = conn.recv()
+        if command[0] == "train":
+            conn.send(recipe.train(command[1]))
+        elif command[0] == "test":
+            conn.send(recipe.test())
+        else:
+            return
 
 
 def main() -> None:
@@ -49,6 +122,8 @@ def main() -> None:
     parser.add_argument("--train-images", type=int, default=60_000, help="first N training images (default all)")
     parser.add_argument("--window-images", type=int, default=1280, help="images per timed window (default 1280)")
     parser.add_argument("--fast-batch", type=int, default=256, help="the fast recipe's batch (default 256)")
+    parser.add_argument("--seed-reuses-memory", action="store_true",
+                        help="give the seed's recipe the fast path's reuse_freed_memory too")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default=None, help="also write the figures to this JSON file")
     args = parser.parse_args()
@@ -56,44 +131,36 @@ def main() -> None:
     print(" | ".join(f"{k}: {v}" for k, v in describe("cpu").items()))
     print(f"load average at start: {os.getloadavg()}", flush=True)
     n = args.train_images
-    seed_batch, fast_batch = 64, args.fast_batch
+    # Each recipe runs in a process of its own (fresh interpreters: "spawn"), so that what one changes
+    # process-wide (the fast path's memory setting) cannot touch the other; they take turns, never overlap.
+    context = multiprocessing.get_context("spawn")
+    conns, processes, info = {}, {}, {}
+    for name, reuse in (("seed", args.seed_reuses_memory), ("fast", True)):
+        conns[name], child = context.Pipe()
+        processes[name] = context.Process(target=worker, args=(child, name, args, reuse), daemon=True)
+        processes[name].start()
+    for name in conns:
+        info[name] = conns[name].recv()  # set-up done (data read, model built)
+    print(f"seed recipe: batch 64, Adam, fp32, memory reuse: {info['seed']['reusing_memory']}")
+    print(f"fast recipe: batch {info['fast']['batch']}, fused Adam, channels_last, "
+          f"bf16 autocast: {info['fast']['bf16_autocast']}, memory reuse: {info['fast']['reusing_memory']}",
+          flush=True)
 
-    # the seed's data pipeline: PIL images -> ToTensor -> Normalize, one image at a time, in a DataLoader
-    to_tensor = transforms.Compose([transforms.ToTensor(), transforms.Normalize((MNIST_MEAN,), (MNIST_STD,))])
-    dataset = load_mnist(train=True, transform=to_tensor, source="full", root=args.root)
-    if n < len(dataset):
-        dataset = torch.utils.data.Subset(dataset, range(n))
-    loader = torch.utils.data.DataLoader(dataset, batch_size=seed_batch, shuffle=True,
-                                         generator=torch.Generator().manual_seed(args.seed))
-    # the fast path's data: the same images as one normalised tensor, batched by index
-    x, y = mnist_tensors(train=True, source="full", root=args.root)
-    x, y = x[:n], y[:n]
-    fast_batches = iterate_batches(x, y, fast_batch, generator=torch.Generator().manual_seed(args.seed))
-    seed_batches = iter(loader)
-
-    torch.manual_seed(args.seed)
-    seed_model = SeedCNN()
-    fast_model = SeedCNN()
-    fast_model.load_state_dict(seed_model.state_dict())  # the same starting weights
-    fast_model.to(memory_format=torch.channels_last)  # what fit(fast=True) does
-    seed_optimizer = torch.optim.Adam(seed_model.parameters(), lr=1e-3)  # the seed's: not fused
-    fast_optimizer = make_adam(fast_model, lr=1e-3)  # fused
-    print(f"fast recipe: batch {fast_batch}, fused Adam, channels_last, "
-          f"bf16 autocast: {bf16_autocast_available('cpu')}", flush=True)
+    def window(name: str, images_left: int) -> tuple[int, float]:
+        batch = info[name]["batch"]
+        conns[name].send(("train", args.window_images // batch))
+        return min(args.window_images // batch * batch, images_left), conns[name].recv()
 
     seed_left, fast_left = n, n  # images each recipe still has to train on this epoch
-    seed_window, fast_window = args.window_images // seed_batch, args.window_images // fast_batch
     windows = []  # (seed images, seed seconds, fast images, fast seconds)
     started = time.perf_counter()
     while seed_left or fast_left:
         row = [0, 0.0, 0, 0.0]
         if seed_left:
-            row[1] = timed_window(seed_model, seed_batches, seed_window, seed_optimizer, fast=False)
-            row[0] = min(seed_window * seed_batch, seed_left)
+            row[0], row[1] = window("seed", seed_left)
             seed_left -= row[0]
         if fast_left:
-            row[3] = timed_window(fast_model, fast_batches, fast_window, fast_optimizer, fast=True)
-            row[2] = min(fast_window * fast_batch, fast_left)
+            row[2], row[3] = window("fast", fast_left)
             fast_left -= row[2]
         windows.append(row)
         if len(windows) % 5 == 1:
@@ -106,22 +173,27 @@ def main() -> None:
     seed_rate = sum(w[0] for w in windows[1:]) / sum(w[1] for w in windows[1:])
     fast_rate = sum(w[2] for w in windows[1:]) / sum(w[3] for w in windows[1:])
     pair_ratio = statistics.median((w[2] / w[3]) / (w[0] / w[1]) for w in paired)
-    x_test, y_test = mnist_tensors(train=False, source="full", root=args.root)
-    seed_test = evaluate(seed_model, (x_test, y_test))
-    fast_test = evaluate(fast_model, (x_test, y_test))  # fp32, like the seed's
-    fast_test_bf16 = evaluate(fast_model, (x_test, y_test), fast=True)
+    tests = {}
+    for name in conns:
+        conns[name].send(("test",))
+        tests[name] = conns[name].recv()
+        conns[name].send(("stop",))
+        processes[name].join()
     figures = {
         "train_images": n,
         "windows": len(windows),
+        "seed_reuses_memory": info["seed"]["reusing_memory"],
         "seed_images_per_s": round(seed_rate, 1),
         "fast_images_per_s": round(fast_rate, 1),
         "ratio": round(fast_rate / seed_rate, 2),
         "median_window_ratio": round(pair_ratio, 2),
         "seed_seconds": round(sum(w[1] for w in windows), 1),
         "fast_seconds": round(sum(w[3] for w in windows), 1),
-        "seed_test_acc": seed_test["accuracy"],
-        "fast_test_acc": fast_test["accuracy"],
-        "fast_test_acc_bf16_eval": fast_test_bf16["accuracy"],
+        "seed_test_acc": tests["seed"]["acc"],
+        "fast_test_acc": tests["fast"]["acc"],
+        "fast_test_acc_bf16_eval": tests["fast"]["acc_bf16_eval"],
+        "seed_max_rss_mb": tests["seed"]["max_rss_mb"],
+        "fast_max_rss_mb": tests["fast"]["max_rss_mb"],
         "load_average_end": os.getloadavg(),
     }
     print(json.dumps(figures))
@@ -129,7 +201,7 @@ def main() -> None:
         with open(args.json, "w", encoding="utf-8") as fh:
             json.dump(figures, fh, indent=1)
     print(f"seed {seed_rate:.1f} img/s, fast {fast_rate:.1f} img/s; test accuracy after one epoch of {n} images: "
-          f"seed {100 * seed_test['accuracy']:.2f}%, fast {100 * fast_test['accuracy']:.2f}% | "
+          f"seed {100 * tests['seed']['acc']:.2f}%, fast {100 * tests['fast']['acc']:.2f}% | "
           f"images/s ratio fast/seed: {fast_rate / seed_rate:.2f}x (median of window pairs "
           f"{pair_ratio:.2f}x)")
 

@@ -5,7 +5,7 @@ Progress bars go to stderr; the last line on stdout is one JSON object, so scrip
     python -m mnistlab train --model compact --epochs 2 --lr 3e-3
     python -m mnistlab train --model seed --data full --checkpoint runs/seed.pt
     python -m mnistlab train --model seed --data full --epochs 3 --resume runs/seed.pt
-    python -m mnistlab train --model seed --data full --fast          # channels_last, bf16 on AMX/GPU, batch 256
+    python -m mnistlab train --model seed --data full --fast          # channels_last, bf16, memory reuse, batch 256
     torchrun --nproc-per-node 2 -m mnistlab train --model compact     # DistributedDataParallel, 2 processes
 
 Bad options print one line (``mnistlab: error: ...``) and exit with status 2, never a traceback.
@@ -72,7 +72,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     parser.add_argument("--fast", action="store_true",
                         help="channels_last, bf16 autocast on native-bf16 CPUs (AMX or AVX512-BF16) and CUDA GPUs, "
-                        "batch 256 by default")
+                        "freed memory kept for reuse on the CPU, batch 256 by default")
 
 
 def build_parser() -> argparse.ArgumentParser:

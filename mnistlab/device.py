@@ -2,14 +2,20 @@
 
 Taught in notebook 01 (GPU和CPU). ``get_device`` picks cuda, then mps, then cpu;
 ``synchronize`` waits for queued GPU work (timing without it measures nothing);
-``seed_everything`` makes every random draw of a run repeatable.
+``seed_everything`` makes every random draw of a run repeatable; ``reuse_freed_memory`` keeps a CPU
+training loop from asking the operating system for fresh memory at every step (``fit(fast=True)``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
 import platform
 import random
+import sys
+import threading
+from collections.abc import Iterator
 
 import torch
 
@@ -104,3 +110,65 @@ def seed_everything(seed: int = 0, deterministic: bool = True) -> None:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False
+
+
+# glibc's mallopt parameters (malloc.h) and their documented defaults on 64-bit Linux.
+_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
+_DEFAULT_TRIM_THRESHOLD, _DEFAULT_MMAP_MAX = 128 * 1024, 65536
+_reuse_lock = threading.Lock()
+_reuse_depth = 0
+
+
+def _glibc() -> ctypes.CDLL | None:
+    """The process's C library if it is glibc (the only one whose mallopt knobs are used here), else None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None)  # the C library already loaded into this process
+        libc.gnu_get_libc_version  # noqa: B018 -- present in glibc only (not in musl)
+        return libc
+    except (OSError, AttributeError):
+        return None
+
+
+def memory_reuse_active() -> bool:
+    """True while a ``reuse_freed_memory()`` block is running in this process."""
+    return _reuse_depth > 0
+
+
+@contextlib.contextmanager
+def reuse_freed_memory(enabled: bool = True) -> Iterator[bool]:
+    """Inside the block, memory freed by PyTorch stays in the process for the next allocation.
+
+    Why: glibc hands every block of more than 128 KiB-32 MiB (its mmap threshold) straight back to the
+    operating system when it is freed. A CPU training step of the seed's CNN allocates and frees
+    hundreds of MB of activations and gradients, so every step gets them again as fresh pages that the
+    kernel must zero and map one 4 KiB page at a time. Measured on the course's 2-core CPU with
+    ``SeedCNN``: 440 -> 655 training images/s in ``fit(fast=True)`` at batch 256 (and 179 -> 249 for the
+    seed's fp32 recipe at batch 64), for about 16% more peak memory (1.39 -> 1.62 GB).
+
+    How: ``mallopt(M_MMAP_MAX, 0)`` (large blocks come from the heap, which is reused) and a trim
+    threshold of 2 GiB (freed heap memory is not given back). On leaving the outermost block glibc's
+    defaults are restored and ``malloc_trim(0)`` returns the kept memory. Nested blocks are fine.
+    Yields True where it acts; elsewhere (macOS, Windows, musl, or ``enabled=False``) it changes nothing
+    and yields False.
+    """
+    global _reuse_depth
+    libc = _glibc() if enabled else None
+    if libc is None:
+        yield False
+        return
+    with _reuse_lock:
+        if _reuse_depth == 0:
+            libc.mallopt(_M_MMAP_MAX, 0)
+            libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1)
+        _reuse_depth += 1
+    try:
+        yield True
+    finally:
+        with _reuse_lock:
+            _reuse_depth -= 1
+            if _reuse_depth == 0:
+                libc.mallopt(_M_MMAP_MAX, _DEFAULT_MMAP_MAX)
+                libc.mallopt(_M_TRIM_THRESHOLD, _DEFAULT_TRIM_THRESHOLD)
+                libc.malloc_trim(0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import pytest
@@ -11,7 +12,7 @@ from mnistlab import device as devicelib
 from mnistlab.cli import main
 from mnistlab.data import mnist_tensors
 from mnistlab.models import CompactCNN
-from mnistlab.train import bf16_autocast_available, evaluate, fit
+from mnistlab.train import bf16_autocast_available, channels_last_pool_grads, evaluate, fit
 
 
 @pytest.fixture(scope="module")
@@ -87,6 +88,78 @@ def test_fast_fit_learns_as_well_as_the_normal_path(small, monkeypatch):
         assert evaluate(model, test, fast=fast)["accuracy"] == pytest.approx(accuracies[fast])
     assert accuracies[False] > 0.7 and accuracies[True] > 0.7, accuracies  # chance is 0.1
     assert abs(accuracies[True] - accuracies[False]) < 0.05, accuracies
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_only_fast_fit_keeps_freed_memory_and_only_while_it_trains(small, fast):
+    train, _ = small
+    torch.manual_seed(0)
+    model = CompactCNN()
+    seen = []
+    model.features[0].register_forward_hook(lambda *_: seen.append(devicelib.memory_reuse_active()))
+    fit(model, (train[0][:128], train[1][:128]), epochs=1, batch_size=64, progress=False, fast=fast)
+    expected = fast and devicelib._glibc() is not None  # it acts on glibc (Linux) only
+    assert seen == [expected, expected]
+    assert not devicelib.memory_reuse_active()  # glibc's defaults are back after fit
+
+
+def pool_grad_layouts(model: torch.nn.Module) -> list[bool]:
+    """Record, per backward pass, whether the last pooling layer's incoming gradient is channels_last.
+
+    It is a pre-hook of the pooling's backward node: autograd runs those after the tensor hooks
+    (which is how channels_last_pool_grads acts), so it sees what the pooling's backward gets.
+    """
+    seen = []
+
+    def record(_module, _inputs, output):
+        if output.requires_grad:
+            output.grad_fn.register_prehook(
+                lambda grads: seen.append(grads[0].is_contiguous(memory_format=torch.channels_last)))
+
+    last_pool(model).register_forward_hook(record)
+    return seen
+
+
+def last_pool(model: torch.nn.Module) -> torch.nn.Module:
+    """CompactCNN's second MaxPool2d: the one before the flatten."""
+    return [m for m in model.modules() if isinstance(m, torch.nn.MaxPool2d)][-1]
+
+
+def grads_after_one_step(hooks: bool) -> tuple[list[bool], list[torch.Tensor]]:
+    torch.manual_seed(0)
+    model = CompactCNN().to(memory_format=torch.channels_last)
+    x = torch.randn(8, 1, 28, 28).contiguous(memory_format=torch.channels_last)
+    seen = pool_grad_layouts(model) if not hooks else None
+    with channels_last_pool_grads(model) if hooks else contextlib.nullcontext():
+        seen = pool_grad_layouts(model) if hooks else seen
+        torch.nn.functional.cross_entropy(model(x), torch.arange(8)).backward()
+    return seen, [p.grad for p in model.parameters()]
+
+
+def test_channels_last_pool_grads_changes_the_layout_not_the_numbers():
+    plain_layouts, plain_grads = grads_after_one_step(hooks=False)
+    hooked_layouts, hooked_grads = grads_after_one_step(hooks=True)
+    assert plain_layouts == [False]  # flatten hands the pooling layer an NCHW gradient
+    assert hooked_layouts == [True]
+    assert all(torch.equal(a, b) for a, b in zip(plain_grads, hooked_grads, strict=True))
+
+
+def test_channels_last_pool_grads_removes_its_hooks():
+    model = CompactCNN()
+    with channels_last_pool_grads(model):
+        assert len(last_pool(model)._forward_hooks) == 1
+    assert all(not m._forward_hooks for m in model.modules())
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_fit_hands_pooling_layers_channels_last_grads_only_when_fast(small, fast):
+    train, _ = small
+    torch.manual_seed(0)
+    model = CompactCNN()
+    seen = pool_grad_layouts(model)
+    fit(model, (train[0][:128], train[1][:128]), epochs=1, batch_size=64, progress=False, fast=fast)
+    assert seen == [fast, fast]  # two steps
+    assert len(last_pool(model)._forward_hooks) == 1  # only the test's recorder is left
 
 
 def test_cli_fast_prints_json_with_fast_true(capsys, tmp_path, monkeypatch):
