@@ -37,12 +37,12 @@ import torch
 from torchvision import transforms
 
 from mnistlab.data import MNIST_MEAN, MNIST_STD, iterate_batches, load_mnist, mnist_tensors
-from mnistlab.device import describe, reuse_freed_memory
+from mnistlab.device import describe, memory_reuse_active, reuse_freed_memory
 from mnistlab.models import SeedCNN
 from mnistlab.train import (
     bf16_autocast_available,
-    channels_last_pool_grads,
     evaluate,
+    fast_path,
     make_adam,
     train_one_epoch,
 )
@@ -56,13 +56,21 @@ class Recipe:
         n = args.train_images
         torch.manual_seed(args.seed)
         self.model = SeedCNN()  # the same seed in both processes: the same starting weights
+        # fast: what fit(fast=True) sets up (channels_last, freed memory kept for reuse, pooling
+        # gradients' layout). The seed's recipe keeps glibc's defaults unless --seed-reuses-memory
+        # gives it the memory reuse too (to show how much of the ratio that part is).
+        self.setup = contextlib.ExitStack()
+        if self.fast:
+            self.setup.enter_context(fast_path(self.model, "cpu"))
+        else:
+            self.setup.enter_context(reuse_freed_memory(enabled=reuse_memory))
+        self.reusing = memory_reuse_active()
         if self.fast:
             # the fast path's data: the images as one normalised tensor, batched by index (what fit does)
             x, y = mnist_tensors(train=True, source="full", root=args.root)
             self.batch = args.fast_batch
             self.batches = iterate_batches(x[:n], y[:n], self.batch,
                                            generator=torch.Generator().manual_seed(args.seed))
-            self.model.to(memory_format=torch.channels_last)  # what fit(fast=True) does
             self.optimizer = make_adam(self.model, lr=1e-3)  # fused
         else:
             # the seed's data pipeline: PIL images -> ToTensor -> Normalize, one image at a time, in a DataLoader
@@ -74,12 +82,6 @@ class Recipe:
             self.batches = iter(torch.utils.data.DataLoader(dataset, batch_size=self.batch, shuffle=True,
                                                             generator=torch.Generator().manual_seed(args.seed)))
             self.optimizer = torch.optim.Adam(self.model.parameters(), lr=1e-3)  # the seed's: not fused
-        # fit(fast=True) keeps freed memory for reuse while it trains; the seed's recipe does not
-        # unless --seed-reuses-memory asks it to (to show how much of the ratio that part is)
-        self.memory = reuse_freed_memory(enabled=reuse_memory)
-        self.reusing = self.memory.__enter__()
-        self.layouts = channels_last_pool_grads(self.model) if self.fast else contextlib.nullcontext()
-        self.layouts.__enter__()  # what fit(fast=True) does too
 
     def train(self, steps: int) -> float:
         """Seconds to train the next ``steps`` batches (data loading included)."""
@@ -90,8 +92,7 @@ class Recipe:
 
     def test(self) -> dict:
         """Test accuracy in fp32 (like the seed's) and, for the fast recipe, in bf16 too."""
-        self.layouts.__exit__(None, None, None)
-        self.memory.__exit__(None, None, None)
+        self.setup.close()
         x_test, y_test = mnist_tensors(train=False, source="full", root=self.root)
         result = {"acc": evaluate(self.model, (x_test, y_test))["accuracy"]}
         if self.fast:

@@ -172,6 +172,21 @@ def channels_last_pool_grads(model: torch.nn.Module):
             handle.remove()
 
 
+@contextlib.contextmanager
+def fast_path(model: torch.nn.Module, device: torch.device | str, enabled: bool = True):
+    """What ``fit(fast=True)`` sets up around its training: channels_last weights, on the CPU freed memory
+    kept for reuse (``device.reuse_freed_memory``), and ``channels_last_pool_grads``. Undone on exit, except
+    the weights' layout. ``train_one_epoch(fast=True)`` / ``evaluate(fast=True)`` add the rest per batch.
+    """
+    if not enabled:
+        yield
+        return
+    model.to(memory_format=torch.channels_last)
+    with (devicelib.reuse_freed_memory(enabled=torch.device(device).type == "cpu"),
+          channels_last_pool_grads(model)):
+        yield
+
+
 def _is_tensor_pair(data: object) -> bool:
     return (
         isinstance(data, (tuple, list))
@@ -345,7 +360,7 @@ def fit(
     rank 0 shows progress and writes the checkpoint.
     """
     from .checkpoint import load_checkpoint, save_checkpoint
-    from .device import get_device, reuse_freed_memory
+    from .device import get_device
 
     if not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"epochs must be an int >= 0, got {epochs!r}")
@@ -360,29 +375,26 @@ def fit(
     # 4. on the CPU, freed memory kept for the next step (device.reuse_freed_memory) instead of being
     #    handed back to the operating system and faulted in again, page by page, at every step;
     # 5. pooling layers handed their gradient in their input's layout (channels_last_pool_grads).
-    if fast:
-        model.to(memory_format=torch.channels_last)
     world = distributed.world_size()
     if batch_size % world != 0:
         raise ValueError(f"batch_size {batch_size} must divide evenly over {world} processes "
                          f"(each takes batch_size // {world} images per step); use a multiple of {world}")
-    rank_batch = batch_size // world  # the global batch is split over the ranks
-    train_model = distributed.wrap(model, device)  # DistributedDataParallel under torchrun, else the model
-    optimizer = optimizer or make_adam(model, lr)
-    loss_fn = torch.nn.CrossEntropyLoss()
-    history = history if history is not None else History()
-    generator = torch.Generator().manual_seed(seed)  # the batch order, a new one each epoch
-    torch.manual_seed(seed)  # dropout masks
-    start = 0
-    if resume is not None:
-        saved = load_checkpoint(resume, model, optimizer, generator=generator, restore_rng=True)
-        start = saved["epoch"]
-        history.metrics = History.from_dict(saved["history"]).metrics
-        if start > epochs:
-            raise ValueError(f"{os.fspath(resume)} has {start} epochs done; asked for epochs={epochs} in total")
-    show = progress_enabled(progress) and distributed.rank() == 0  # one progress bar, not one per rank
-    with (reuse_freed_memory(enabled=fast and device.type == "cpu"),  # 4. in the comment above
-          channels_last_pool_grads(model) if fast else contextlib.nullcontext()):  # 5.
+    with fast_path(model, device, enabled=fast):  # 1, 4 and 5 above; 2 and 3 happen in the loop
+        rank_batch = batch_size // world  # the global batch is split over the ranks
+        train_model = distributed.wrap(model, device)  # DistributedDataParallel under torchrun, else the model
+        optimizer = optimizer or make_adam(model, lr)
+        loss_fn = torch.nn.CrossEntropyLoss()
+        history = history if history is not None else History()
+        generator = torch.Generator().manual_seed(seed)  # the batch order, a new one each epoch
+        torch.manual_seed(seed)  # dropout masks
+        start = 0
+        if resume is not None:
+            saved = load_checkpoint(resume, model, optimizer, generator=generator, restore_rng=True)
+            start = saved["epoch"]
+            history.metrics = History.from_dict(saved["history"]).metrics
+            if start > epochs:
+                raise ValueError(f"{os.fspath(resume)} has {start} epochs done; asked for epochs={epochs} in total")
+        show = progress_enabled(progress) and distributed.rank() == 0  # one progress bar, not one per rank
         for epoch in range(start, epochs):
             # same generator (same seed) on every rank: identical shuffles, each rank takes its share
             batches = _batches(train_data, rank_batch, shuffle=True, generator=generator,
@@ -403,4 +415,4 @@ def fit(
             if checkpoint is not None and distributed.rank() == 0:  # the ranks hold the same weights: one file
                 save_checkpoint(checkpoint, model, optimizer, epoch=epoch + 1, history=history.to_dict(),
                                 generator=generator, **(extra or {}))
-    return history
+        return history
