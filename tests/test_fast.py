@@ -12,7 +12,7 @@ from mnistlab import device as devicelib
 from mnistlab.cli import main
 from mnistlab.data import mnist_tensors
 from mnistlab.models import CompactCNN
-from mnistlab.train import bf16_autocast_available, channels_last_pool_grads, evaluate, fit
+from mnistlab.train import bf16_autocast_available, channels_last_pool_grads, evaluate, fast_path, fit
 
 
 @pytest.fixture(scope="module")
@@ -160,6 +160,17 @@ def test_fit_hands_pooling_layers_channels_last_grads_only_when_fast(small, fast
     fit(model, (train[0][:128], train[1][:128]), epochs=1, batch_size=64, progress=False, fast=fast)
     assert seen == [fast, fast]  # two steps
     assert len(last_pool(model)._forward_hooks) == 1  # only the test's recorder is left
+
+
+@pytest.mark.parametrize("device,enabled,reuse", [("cpu", True, True), ("cuda", True, False), ("cpu", False, False)])
+def test_fast_path_sets_up_only_what_the_device_needs_and_undoes_it(device, enabled, reuse):
+    model = CompactCNN()
+    with fast_path(model, device, enabled=enabled):
+        assert model.features[3].weight.is_contiguous(memory_format=torch.channels_last) is enabled
+        assert devicelib.memory_reuse_active() is (reuse and devicelib._glibc() is not None)
+        assert len(last_pool(model)._forward_hooks) == int(enabled)
+    assert not devicelib.memory_reuse_active()
+    assert all(not m._forward_hooks for m in model.modules())
 
 
 def test_cli_fast_prints_json_with_fast_true(capsys, tmp_path, monkeypatch):
