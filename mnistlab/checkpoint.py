@@ -64,6 +64,10 @@ def safe_load(path: str | os.PathLike, map_location: str | torch.device = "cpu",
         ) from exc
 
 
+def _first_five(items: list[str]) -> str:
+    return f"{items[:5]}{' and more' if len(items) > 5 else ''}"
+
+
 def check_state_dict(model: nn.Module, state: Mapping[str, torch.Tensor]) -> None:
     """Raise CheckpointError naming missing, unexpected and wrongly shaped keys, if any."""
     expected = model.state_dict()
@@ -77,11 +81,11 @@ def check_state_dict(model: nn.Module, state: Mapping[str, torch.Tensor]) -> Non
     if missing or unexpected or wrong_shape:
         problems = []
         if missing:
-            problems.append(f"missing keys {missing[:5]}{' and more' if len(missing) > 5 else ''}")
+            problems.append(f"missing keys {_first_five(missing)}")
         if unexpected:
-            problems.append(f"unexpected keys {unexpected[:5]}{' and more' if len(unexpected) > 5 else ''}")
+            problems.append(f"unexpected keys {_first_five(unexpected)}")
         if wrong_shape:
-            problems.append(f"shape mismatch {wrong_shape[:5]}{' and more' if len(wrong_shape) > 5 else ''}")
+            problems.append(f"shape mismatch {_first_five(wrong_shape)}")
         raise CheckpointError(
             f"the saved weights do not fit {type(model).__name__}: " + "; ".join(problems)
             + ". Build the same architecture that was saved (e.g. --model seed vs compact)."

@@ -55,6 +55,12 @@ def get_device(name: str | None = None) -> torch.device:
     return device
 
 
+def model_device(model: torch.nn.Module) -> torch.device:
+    """The device a model's weights are on (its first parameter's; the CPU for a model without any)."""
+    parameter = next(model.parameters(), None)
+    return parameter.device if parameter is not None else torch.device("cpu")
+
+
 def synchronize(device: torch.device | str | None = None) -> None:
     """Wait until all queued work on ``device`` has finished (a no-op on the CPU)."""
     device = torch.device(device) if device is not None else get_device()

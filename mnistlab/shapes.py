@@ -15,6 +15,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .device import model_device
+
 
 def _positive_int(name: str, value: object, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
@@ -69,10 +71,8 @@ def trace_shapes(
     was_training = model.training
     try:
         model.eval()
-        parameter = next(model.parameters(), None)
-        device = parameter.device if parameter is not None else torch.device("cpu")
         with torch.no_grad():
-            model(torch.zeros(input_shape, device=device))
+            model(torch.zeros(input_shape, device=model_device(model)))
     finally:
         for handle in hooks:
             handle.remove()

@@ -218,9 +218,12 @@ def _num_batches(data: object, batch_size: int, world_size: int = 1) -> int | No
     return len(data) if hasattr(data, "__len__") else None
 
 
-def _model_device(model: torch.nn.Module) -> torch.device:
-    parameter = next(model.parameters(), None)
-    return parameter.device if parameter is not None else torch.device("cpu")
+def _to_device(x: torch.Tensor, y: torch.Tensor, device: torch.device, fast: bool) -> tuple:
+    """A batch on ``device``; with ``fast``, the images in channels_last (NHWC), like the weights (see fit)."""
+    x, y = x.to(device), y.to(device)
+    if fast:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x, y
 
 
 def evaluate(
@@ -238,7 +241,7 @@ def evaluate(
     over the ranks (every rank must call it) and the counts are summed, so every rank gets the full result.
     """
     loss_fn = loss_fn or torch.nn.CrossEntropyLoss()
-    device = _model_device(model)
+    device = devicelib.model_device(model)
     model.eval()  # dropout off: every neuron takes part, as it should at test time
     shard = distributed.is_active() and _is_tensor_pair(data) and not return_predictions
     if shard:  # rank r tests images r, r + world, r + 2 world, ...: each image exactly once over the ranks
@@ -251,9 +254,7 @@ def evaluate(
     predictions = []
     with torch.inference_mode():
         for x, y in _batches(data, batch_size, shuffle=False, generator=None):
-            x, y = x.to(device), y.to(device)
-            if fast:
-                x = x.contiguous(memory_format=torch.channels_last)
+            x, y = _to_device(x, y, device, fast)
             with _autocast(device, autocast):
                 outputs = model(x).float()
             pred = outputs.argmax(dim=1)
@@ -292,7 +293,7 @@ def train_one_epoch(
     ``fast``: channels_last inputs and, where the hardware has it, bf16 autocast (see ``fit``).
     Under torchrun the loss and accuracy are averaged over all ranks.
     """
-    device = _model_device(model)
+    device = devicelib.model_device(model)
     autocast = fast and bf16_autocast_available(device)
     model.train()  # dropout on while learning
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
@@ -300,9 +301,7 @@ def train_one_epoch(
     seen = 0
     steps = 0
     for x, y in batches:
-        x, y = x.to(device), y.to(device)
-        if fast:
-            x = x.contiguous(memory_format=torch.channels_last)  # NHWC, like the weights (see fit)
+        x, y = _to_device(x, y, device, fast)
         optimizer.zero_grad()
         with _autocast(device, autocast):  # bf16 matmuls and convolutions; the loss is computed in fp32
             outputs = model(x)

@@ -137,7 +137,9 @@ GRAPHVIZ_MISSING = (
     "and restart the kernel to see it drawn."
 )
 
-_NODE_OR_EDGE = re.compile(r"^\t(\d+)(?: -> (\d+))?")
+_NODE_OR_EDGE = re.compile(r"^\t(\d+)(?: -> (\d+))?")  # torchviz's lines, before renumbering
+_NODE = re.compile(r"^\tn\d+ \[")  # after renumbering
+_EDGE = re.compile(r"^\tn\d+ -> ")
 
 
 def find_dot() -> str | None:
@@ -165,12 +167,12 @@ class GraphView:
     @property
     def num_nodes(self) -> int:
         """Number of boxes: tensors (coloured) and backward functions (grey)."""
-        return sum(1 for line in self.digraph.body if re.match(r"^\tn\d+ \[", line))
+        return sum(1 for line in self.digraph.body if _NODE.match(line))
 
     @property
     def num_edges(self) -> int:
         """Number of arrows."""
-        return sum(1 for line in self.digraph.body if re.match(r"^\tn\d+ -> ", line))
+        return sum(1 for line in self.digraph.body if _EDGE.match(line))
 
     def summary(self) -> str:
         """One line: how many nodes and edges."""
@@ -289,11 +291,12 @@ def plot_confusion_matrix(
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 4.5))
     ax.imshow(matrix.numpy(), cmap="Blues")
+    half = matrix.max() / 2  # darker cells get white text
     for i in range(num_classes):
         for j in range(num_classes):
             count = int(matrix[i, j])
             if count:
-                color = "white" if count > matrix.max() / 2 else "black"
+                color = "white" if count > half else "black"
                 ax.text(j, i, str(count), ha="center", va="center", fontsize=7, color=color)
     ax.set_xticks(range(num_classes))
     ax.set_yticks(range(num_classes))

@@ -21,6 +21,7 @@ from torch import nn
 from torchvision import transforms
 
 from .data import load_mnist, normalize
+from .device import model_device
 
 SPLITS = ("train", "test")
 BATCH_SIZES = (16, 32, 64)
@@ -43,6 +44,7 @@ PAD = 3  # frame around each digit (red when the prediction is wrong)
 TEXT_H = 13  # strip under each digit for "label" or "pred/label"
 BACKGROUND = (235, 235, 235)
 RED = (220, 30, 30)
+GRID_WIDTH = NCOLS * (28 * SCALE + 2 * PAD)  # pixels across a page of digits
 
 
 def _font() -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
@@ -94,7 +96,7 @@ def render_grid(
     return _png(picture)
 
 
-def render_message(message: str, width: int = NCOLS * (28 * SCALE + 2 * PAD)) -> bytes:
+def render_message(message: str, width: int = GRID_WIDTH) -> bytes:
     """A plain PNG that says ``message`` (shown instead of an empty grid)."""
     picture = Image.new("RGB", (width, 40), BACKGROUND)
     ImageDraw.Draw(picture).text((10, 14), message, fill=(0, 0, 0), font=_font())
@@ -273,8 +275,7 @@ class DigitGridState:
         """The model's predicted digits for uint8 images ``(N, 28, 28)``, in batches, in eval mode."""
         if self.model is None:
             raise ValueError("no model: pass model= to DigitGridState or DigitGridBrowser to see predictions")
-        param = next(self.model.parameters(), None)
-        device = param.device if param is not None else torch.device("cpu")
+        device = model_device(self.model)
         was_training = self.model.training
         self.model.eval()
         preds = []
@@ -392,8 +393,8 @@ class DigitGridBrowser(widgets.VBox):
             value=1, min=1, max=self.state.num_pages, description="page", continuous_update=False,
             layout=w.Layout(width="520px"),
         )
-        grid_width = NCOLS * (28 * SCALE + 2 * PAD)  # shown at its own size, not stretched to the cell
-        self.image = w.Image(format="png", layout=w.Layout(width=f"{grid_width}px"))
+        # shown at its own size, not stretched to the cell
+        self.image = w.Image(format="png", layout=w.Layout(width=f"{GRID_WIDTH}px"))
         self.caption = w.HTML()
         controls = [
             (self.split_control, self.state.set_split),

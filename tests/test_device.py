@@ -44,6 +44,12 @@ def test_unknown_device_name():
         dev.get_device("gpu0")
 
 
+def test_model_device_is_where_the_weights_are():
+    assert dev.model_device(torch.nn.Linear(2, 2)) == torch.device("cpu")
+    assert dev.model_device(torch.nn.Linear(2, 2, device="meta")) == torch.device("meta")
+    assert dev.model_device(torch.nn.ReLU()) == torch.device("cpu")  # no parameters at all
+
+
 def test_synchronize_on_cpu_is_harmless():
     dev.synchronize("cpu")
 

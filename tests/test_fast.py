@@ -41,8 +41,12 @@ def test_bf16_autocast_only_on_cpus_with_native_bf16(monkeypatch, flags, expecte
 
 # features[3] (16 -> 32 channels): a 1-channel weight has the same strides in both layouts
 
-def test_fast_fit_uses_channels_last_and_bf16_on_a_bf16_cpu(small, monkeypatch):
-    monkeypatch.setattr(devicelib, "cpu_flags", lambda: {"amx_bf16"})
+@pytest.mark.parametrize(
+    "flags,dtype",
+    [({"amx_bf16"}, torch.bfloat16), ({"avx2"}, torch.float32)],  # a bf16 CPU; one without: fp32 fallback
+)
+def test_fast_fit_uses_channels_last_and_bf16_only_on_a_bf16_cpu(small, monkeypatch, flags, dtype):
+    monkeypatch.setattr(devicelib, "cpu_flags", lambda: set(flags))
     train, _ = small
     torch.manual_seed(0)
     model = CompactCNN()
@@ -50,18 +54,7 @@ def test_fast_fit_uses_channels_last_and_bf16_on_a_bf16_cpu(small, monkeypatch):
     fit(model, (train[0][:128], train[1][:128]), epochs=1, batch_size=64, progress=False, fast=True)
     assert model.features[3].weight.is_contiguous(memory_format=torch.channels_last)
     assert model.features[3].weight.dtype == torch.float32  # autocast computes in bf16, keeps fp32 weights
-    assert dtypes == [torch.bfloat16, torch.bfloat16]  # two training steps, both under autocast
-
-
-def test_fast_fit_falls_back_to_fp32_on_a_cpu_without_bf16(small, monkeypatch):
-    monkeypatch.setattr(devicelib, "cpu_flags", lambda: {"avx2"})
-    train, _ = small
-    torch.manual_seed(0)
-    model = CompactCNN()
-    dtypes = conv_output_dtypes(model)
-    fit(model, (train[0][:128], train[1][:128]), epochs=1, batch_size=64, progress=False, fast=True)
-    assert model.features[3].weight.is_contiguous(memory_format=torch.channels_last)
-    assert dtypes == [torch.float32, torch.float32]
+    assert dtypes == [dtype, dtype]  # two training steps
 
 
 def test_normal_fit_uses_neither(small):
