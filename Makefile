@@ -11,6 +11,8 @@ export JUPYTER_DATA_DIR    := $(CURDIR)/.jupyter/data
 export JUPYTER_CONFIG_DIR  := $(CURDIR)/.jupyter/config
 export IPYTHONDIR          := $(CURDIR)/.jupyter/ipython
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
+# JupyterLab's language-server extension runs npm at start-up; npm logs into its cache folder.
+export npm_config_cache   := $(CURDIR)/.cache/npm
 
 PORT ?= 8888
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with nbval_sanitize.cfg

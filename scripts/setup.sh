@@ -26,6 +26,14 @@ if [ ! -f "$STAMP" ] || [ requirements.txt -nt "$STAMP" ] || [ pyproject.toml -n
     touch "$STAMP"
 fi
 
+# The course's JupyterLab defaults (no "get notified about Jupyter news?" pop-up in class, no update
+# check): an overrides file inside the venv, so a student's own settings still win.
+OVERRIDES="$VENV/share/jupyter/lab/settings/overrides.d/mnistlab.json"
+if ! cmp -s scripts/jupyterlab-overrides.json "$OVERRIDES"; then
+    mkdir -p "$(dirname "$OVERRIDES")"
+    cp scripts/jupyterlab-overrides.json "$OVERRIDES"
+fi
+
 # Graphviz renders torchviz graphs (notebook 09). Optional: the notebook prints the DOT source without it.
 if ! command -v dot >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

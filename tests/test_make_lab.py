@@ -1,0 +1,61 @@
+"""`make lab` as a student runs it: the server starts, writes nothing into the home folder, and asks no
+"Jupyter news?" question (the course's JupyterLab settings turn news and update checks off)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_make_lab_writes_nothing_to_home_and_turns_news_off(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    port = free_port()
+    log = tmp_path / "lab.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER_", "MNISTLAB_", "npm_config"))}
+    env.update(HOME=str(home), XDG_CACHE_HOME="", XDG_CONFIG_HOME="", XDG_DATA_HOME="")
+    with open(log, "wb") as out:
+        server = subprocess.Popen(["make", "-s", "lab", f"PORT={port}"], cwd=REPO, env=env, stdout=out,
+                                  stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        token = None
+        deadline = time.monotonic() + 90
+        while token is None:
+            assert server.poll() is None, f"make lab exited with {server.returncode}:\n{log.read_text()[-3000:]}"
+            assert time.monotonic() < deadline, f"no server URL within 90 s:\n{log.read_text()[-3000:]}"
+            match = re.search(rf"http://127\.0\.0\.1:{port}/lab\?token=(\w+)", log.read_text(errors="replace"))
+            token = match.group(1) if match else None
+            time.sleep(0.5)
+        url = f"http://127.0.0.1:{port}/lab/api/settings/@jupyterlab/apputils-extension:notification?token={token}"
+        with urllib.request.urlopen(url, timeout=30) as response:
+            settings = json.loads(response.read())
+        defaults = settings["schema"]["properties"]  # the schema's defaults, with the overrides applied
+        assert defaults["fetchNews"]["default"] == "false" and defaults["checkForUpdates"]["default"] is False
+        time.sleep(2)  # the language-server scan (which runs npm) happens just after start-up
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=10)
+    written = sorted(str(p.relative_to(home)) for p in Path(home).rglob("*"))
+    assert written == [], f"make lab wrote into the home folder: {written[:10]}"
