@@ -34,7 +34,9 @@ def _available(kind: str) -> bool:
 
 def get_device(name: str | None = None) -> torch.device:
     """Return the best device (cuda, then mps, then cpu); ``name`` or $MNISTLAB_DEVICE overrides."""
+    from_env = not name and bool(os.environ.get(DEVICE_ENV))
     name = name or os.environ.get(DEVICE_ENV) or None
+    where = f" (from ${DEVICE_ENV})" if from_env else ""
     if name is None or name == "auto":
         for kind in ("cuda", "mps"):
             if _available(kind):
@@ -43,15 +45,19 @@ def get_device(name: str | None = None) -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError as exc:
-        raise ValueError(f"unknown device {name!r}: expected 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'") from exc
+        raise ValueError(
+            f"unknown device {name!r}{where}: expected 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"
+        ) from exc
+    fix = f"; use 'cpu' or 'auto'{f', or unset ${DEVICE_ENV}' if from_env else ''}"
     if not _available(device.type):
         raise RuntimeError(
-            f"device {name!r} is not available on this machine "
-            f"(torch {torch.__version__}, cuda available: {torch.cuda.is_available()}); "
-            f"use 'cpu' or 'auto', or unset ${DEVICE_ENV}"
+            f"device {name!r}{where} is not available on this machine "
+            f"(torch {torch.__version__}, cuda available: {torch.cuda.is_available()}){fix}"
         )
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise RuntimeError(f"device {name!r} does not exist: this machine has {torch.cuda.device_count()} GPU(s)")
+        raise RuntimeError(
+            f"device {name!r}{where} does not exist: this machine has {torch.cuda.device_count()} GPU(s){fix}"
+        )
     return device
 
 
@@ -99,10 +105,20 @@ def describe(device: torch.device | str | None = None) -> dict[str, str]:
     return info
 
 
+#: Seeds go to torch's generators, which take 64-bit unsigned integers.
+MAX_SEED = 2**64 - 1
+
+
+def check_seed(seed: object, maximum: int = MAX_SEED) -> int:
+    """``seed`` if it is an int from 0 to ``maximum``; else a ValueError that names it."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= maximum:
+        raise ValueError(f"seed must be an int from 0 to {maximum}, got {seed!r}")
+    return seed
+
+
 def seed_everything(seed: int = 0, deterministic: bool = True) -> None:
     """Seed Python, NumPy and PyTorch; ask for deterministic kernels where PyTorch has them."""
-    if not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    check_seed(seed)
     random.seed(seed)
     try:
         import numpy as np

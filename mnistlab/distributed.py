@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
@@ -68,11 +70,68 @@ def world_size() -> int:
     return dist.get_world_size() if is_active() else 1
 
 
+#: Seconds to wait for every process of a run to join (``$MNISTLAB_RENDEZVOUS_TIMEOUT`` overrides).
+RENDEZVOUS_TIMEOUT_S = 120
+RENDEZVOUS_ENV = "MNISTLAB_RENDEZVOUS_TIMEOUT"
+_DIST_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
+
+
+def started_by() -> str:
+    """The environment variables that make this a distributed run, as ``NAME=value ...``."""
+    return " ".join(f"{name}={os.environ[name]}" for name in _DIST_VARIABLES if name in os.environ)
+
+
+def _under_torchrun_agent() -> bool:
+    return "TORCHELASTIC_RUN_ID" in os.environ
+
+
+def rendezvous_timeout() -> float:
+    """How long ``setup`` waits for the other processes, in seconds."""
+    text = os.environ.get(RENDEZVOUS_ENV, "").strip()
+    if not text:
+        return RENDEZVOUS_TIMEOUT_S
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0:
+        raise RuntimeError(f"${RENDEZVOUS_ENV} must be a positive number of seconds, got {text!r}")
+    return seconds
+
+
+def _rendezvous(info: DistInfo) -> torch.distributed.Store:
+    """Meet the other processes through torch's env:// rendezvous, waiting at most ``rendezvous_timeout()``.
+
+    Without it, a process whose environment merely *looks* like torchrun's (variables left over in a
+    shell, no peers) would wait 30 minutes in silence for peers that never come.
+    """
+    for name in ("MASTER_ADDR", "MASTER_PORT"):
+        if not os.environ.get(name):
+            raise RuntimeError(f"{started_by()} ask for a distributed run but {name} is not set: "
+                               "start it with torchrun, or unset these variables to train in one process")
+    seconds = rendezvous_timeout()
+    if not _under_torchrun_agent() and info.rank == 0:
+        print(f"mnistlab: distributed run from the environment ({started_by()}): waiting up to "
+              f"{seconds:g} s for {info.world_size} processes", file=sys.stderr, flush=True)
+    try:
+        store, _rank, _world = next(dist.rendezvous("env://", timeout=timedelta(seconds=seconds)))
+    except (RuntimeError, ValueError, OSError) as exc:  # DistStoreError, timeouts and refused connections
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise RuntimeError(
+            f"no complete group of {info.world_size} processes formed within {seconds:g} s; this run was made "
+            f"distributed by {started_by()}. Start it with torchrun, or unset these variables to train in "
+            f"one process (${RENDEZVOUS_ENV} sets the wait). Cause: {reason}"
+        ) from None
+    store.set_timeout(timedelta(minutes=30))  # once everyone is here, the usual patience for collectives
+    return store
+
+
 def setup(device: torch.device) -> DistInfo:
     """Join torchrun's process group, if launched by torchrun; return who this process is.
 
     gloo on the CPU (each process gets ``cpu_count // world_size`` threads, so the ranks do not fight
-    over the cores), nccl on CUDA (each process uses the GPU numbered by its LOCAL_RANK).
+    over the cores), nccl on CUDA (each process uses the GPU numbered by its LOCAL_RANK). Gives up with
+    a RuntimeError naming the variables if the group does not form within ``rendezvous_timeout()``.
     """
     info = env_info()
     if info.world_size == 1 or is_active():
@@ -85,7 +144,8 @@ def setup(device: torch.device) -> DistInfo:
         backend = "gloo"
     else:
         raise RuntimeError(f"distributed training supports cpu (gloo) and cuda (nccl), not {device.type!r}")
-    dist.init_process_group(backend=backend)
+    store = _rendezvous(info)
+    dist.init_process_group(backend=backend, store=store, rank=info.rank, world_size=info.world_size)
     return info
 
 

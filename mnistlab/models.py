@@ -30,9 +30,15 @@ MODEL_NAMES = ("seed", "compact")
 
 
 def check_input(x: torch.Tensor) -> None:
-    """Raise a clear ValueError unless ``x`` is a batch of MNIST images ``(N, 1, 28, 28)``."""
+    """Raise a clear error unless ``x`` is a batch of normalised float MNIST images ``(N, 1, 28, 28)``."""
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"expected a tensor of shape (N, 1, 28, 28), got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(
+            f"expected float images, got {x.dtype} {tuple(x.shape)}: the models take normalised pixels; "
+            "mnistlab.data.normalize(images) turns uint8 (N, 28, 28) into float (N, 1, 28, 28), the same "
+            "numbers as ToTensor() + Normalize((MNIST_MEAN,), (MNIST_STD,))"
+        )
     if x.dim() != 4 or tuple(x.shape[1:]) != (1, 28, 28):
         hint = ""
         if x.dim() == 3 and tuple(x.shape[-2:]) == (28, 28):

@@ -203,12 +203,55 @@ def _batches(
         x, y = data
         return iterate_batches(x, y, batch_size, shuffle=shuffle, generator=generator, rank=rank,
                                world_size=world_size)
+    if isinstance(data, (tuple, list)):
+        raise TypeError(_pair_problem(data))
     if world_size > 1:
         raise ValueError("distributed training needs (x, y) tensors, got a DataLoader: pass the tensors "
                          "(mnistlab.data.mnist_tensors) or give the loader a DistributedSampler and train without fit")
     if isinstance(data, Iterable):
         return data
     raise TypeError(f"data must be an (x, y) pair of tensors or a DataLoader, got {type(data).__name__}")
+
+
+def _pair_problem(data: tuple | list) -> str:
+    """Why a tuple or list is not the ``(x, y)`` pair of tensors that fit and evaluate take."""
+    kinds = ", ".join(type(item).__name__ for item in data[:3]) + (", ..." if len(data) > 3 else "")
+    return (f"data must be an (x, y) pair of tensors (images, labels) or a DataLoader, got a "
+            f"{type(data).__name__} of {len(data)} item{'s' if len(data) != 1 else ''} ({kinds or 'empty'})")
+
+
+def check_data(data: object, name: str = "data") -> None:
+    """Raise a clear TypeError/ValueError unless ``data`` is an (x, y) tensor pair or an iterable of batches."""
+    if isinstance(data, (tuple, list)):
+        if not _is_tensor_pair(data):
+            raise TypeError(f"{name}: " + _pair_problem(data))
+        if len(data[0]) != len(data[1]):
+            raise ValueError(f"{name}: x and y differ in length: {len(data[0])} images, {len(data[1])} labels")
+    elif isinstance(data, torch.Tensor) or not isinstance(data, Iterable):
+        raise TypeError(f"{name} must be an (x, y) pair of tensors or a DataLoader, got {type(data).__name__}")
+
+
+def _check_fit_arguments(model: object, batch_size: object, lr: object, seed: object) -> None:
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}: {model!r:.60}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < math.inf:
+        raise ValueError(f"lr must be a positive number, got {lr!r}")
+    devicelib.check_seed(seed)
+
+
+#: What fit records in a checkpoint's ``settings``; resuming with other values is refused.
+RESUME_SETTINGS = ("lr", "seed", "batch_size", "fast")
+
+
+def _check_resume_settings(resume: str | os.PathLike, current: dict, saved: dict) -> None:
+    for name in RESUME_SETTINGS:
+        if name in saved and name in current and saved[name] != current[name]:
+            raise ValueError(
+                f"{os.fspath(resume)} was trained with {name}={saved[name]!r}, not {name}={current[name]!r}; "
+                f"a resume continues the run exactly as it started: pass {name}={saved[name]!r}"
+            )
 
 
 def _num_batches(data: object, batch_size: int, world_size: int = 1) -> int | None:
@@ -240,6 +283,7 @@ def evaluate(
     inputs and bf16 autocast where available, as in ``fit(fast=True)``. Under torchrun, tensor data is split
     over the ranks (every rank must call it) and the counts are summed, so every rank gets the full result.
     """
+    check_data(data)
     loss_fn = loss_fn or torch.nn.CrossEntropyLoss()
     device = devicelib.model_device(model)
     model.eval()  # dropout off: every neuron takes part, as it should at test time
@@ -349,7 +393,10 @@ def fit(
     History per epoch: ``train_loss``, ``train_acc`` and, with ``val_data``, ``val_loss``, ``val_acc``.
     ``checkpoint``: a file rewritten (atomically) after every epoch. ``resume``: a checkpoint file to
     continue from; ``epochs`` counts all epochs, so ``fit(..., epochs=2, resume=f)`` after one saved
-    epoch trains one more, bit for bit as if the run had not stopped (with tensor data).
+    epoch trains one more, bit for bit as if the run had not stopped (with tensor data). The checkpoint
+    records ``lr``, ``seed``, ``batch_size`` and ``fast``; a resume with other values is refused (ValueError),
+    since the saved optimizer state and batch order would quietly overrule them. A ``checkpoint`` that could
+    not be written is refused before training starts (CheckpointError), not after the first epoch.
 
     ``fast=True``: channels_last, bf16 autocast on CPUs with AMX-bf16 or AVX512-BF16 and on CUDA GPUs,
     and on the CPU freed memory kept for reuse during training (see below); give it
@@ -358,11 +405,22 @@ def fit(
     rank trains on ``batch_size // world_size`` images of every global batch of ``batch_size``, and only
     rank 0 shows progress and writes the checkpoint.
     """
-    from .checkpoint import load_checkpoint, save_checkpoint
+    from .checkpoint import check_can_save, load_checkpoint, peek_checkpoint, save_checkpoint
     from .device import get_device
 
-    if not isinstance(epochs, int) or epochs < 0:
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"epochs must be an int >= 0, got {epochs!r}")
+    _check_fit_arguments(model, batch_size, lr, seed)
+    check_data(train_data, "train_data")
+    if val_data is not None:
+        check_data(val_data, "val_data")
+    settings = {"lr": lr, "seed": seed, "batch_size": batch_size, "fast": bool(fast)}
+    if optimizer is not None:  # the caller's optimizer decides the learning rate
+        del settings["lr"]
+    if resume is not None:  # before anything is loaded into the model: a refused resume changes nothing
+        _check_resume_settings(resume, settings, peek_checkpoint(resume).get("settings", {}))
+    if checkpoint is not None and distributed.rank() == 0:
+        check_can_save(checkpoint)
     device = get_device(str(device)) if device is not None else get_device()
     model.to(device)
     # What the fast path (fast=True) changes; the training loop is the same one:
@@ -413,5 +471,5 @@ def fit(
             history.log(**metrics)
             if checkpoint is not None and distributed.rank() == 0:  # the ranks hold the same weights: one file
                 save_checkpoint(checkpoint, model, optimizer, epoch=epoch + 1, history=history.to_dict(),
-                                generator=generator, **(extra or {}))
+                                generator=generator, settings=settings, **(extra or {}))
         return history

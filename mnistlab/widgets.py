@@ -21,7 +21,7 @@ from torch import nn
 from torchvision import transforms
 
 from .data import load_mnist, normalize
-from .device import model_device
+from .device import check_seed, model_device
 
 SPLITS = ("train", "test")
 BATCH_SIZES = (16, 32, 64)
@@ -45,6 +45,8 @@ TEXT_H = 13  # strip under each digit for "label" or "pred/label"
 BACKGROUND = (235, 235, 235)
 RED = (220, 30, 30)
 GRID_WIDTH = NCOLS * (28 * SCALE + 2 * PAD)  # pixels across a page of digits
+#: The largest ``seed``: each digit's augmentation is seeded with ``seed * 1_000_003 + index`` (64 bits).
+MAX_SEED = 2**32 - 1
 
 
 def _font() -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
@@ -123,6 +125,7 @@ class DigitGridState:
         predict_batch: int = 1000,
         predictions: dict[str, object] | None = None,
     ) -> None:
+        self._check_settings(model, seed, show_text, predict_batch)
         self._data: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         if isinstance(source, str):
             if source not in ("sample", "full"):
@@ -158,6 +161,20 @@ class DigitGridState:
         self.page = 1
 
     # ------------------------------------------------------------ checks
+
+    @staticmethod
+    def _check_settings(model: object, seed: object, show_text: object, predict_batch: object) -> None:
+        """Refuse bad arguments here, not later inside a widget callback (which would leave it half drawn)."""
+        if model is not None and not isinstance(model, nn.Module):
+            raise TypeError(
+                f"model must be a trained torch.nn.Module (e.g. the CNN of notebook 07) or None, "
+                f"got {type(model).__name__}: {model!r:.40}"
+            )
+        check_seed(seed, maximum=MAX_SEED)
+        if not isinstance(show_text, bool):
+            raise TypeError(f"show_text must be True or False, got {show_text!r}")
+        if isinstance(predict_batch, bool) or not isinstance(predict_batch, int) or predict_batch < 1:
+            raise ValueError(f"predict_batch must be a positive int, got {predict_batch!r}")
 
     @staticmethod
     def _check_arrays(data: object, targets: object) -> tuple[np.ndarray, np.ndarray]:

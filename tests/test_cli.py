@@ -62,3 +62,137 @@ def test_folder_without_mnist_exits_2_in_one_line_without_traceback(tmp_path):
     assert result.returncode == 2
     assert result.stderr.startswith("mnistlab: error: ") and "has no MNIST/raw/ folder" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and result.stdout == ""
+
+
+def refused(args: list[str], capsys) -> str:
+    """Run ``main(args)`` in this process (quicker than a new interpreter); return its one error line."""
+    with pytest.raises(SystemExit) as info:
+        main(args)
+    captured = capsys.readouterr()
+    return one_line_error(subprocess.CompletedProcess(args, info.value.code, captured.out, captured.err))
+
+
+def one_line_error(result: subprocess.CompletedProcess) -> str:
+    """The single stderr line of a refused command (exit status 2, nothing on stdout, no traceback)."""
+    assert result.returncode == 2, (result.returncode, result.stderr[-2000:])
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and result.stdout == "", result.stderr
+    assert "\x1b[" not in result.stderr  # no terminal colour codes
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["train", "--epochs", "x"], "mnistlab train: error: argument --epochs: expected an integer >= 0, got 'x'"),
+        (["train", "--seed", "18446744073709551616"], "argument --seed: expected an integer from 0 to 4294967295"),
+        (["train", "--seed", "-3"], "argument --seed: expected an integer from 0 to 4294967295"),
+        (["train", "--lr", "inf"], "argument --lr: expected a positive number, got 'inf'"),
+        (["train", "--model", "resnet"], "argument --model: invalid choice: 'resnet'"),
+        (["train", "--no-such-option"], "unrecognized arguments: --no-such-option"),
+        (["fly"], "argument COMMAND: invalid choice: 'fly'"),
+    ],
+)
+def test_bad_options_are_one_line_not_the_usage_block(args, expected, capsys):
+    line = refused(args, capsys)
+    assert expected in line and "usage:" not in line
+
+
+def train_args(*extra: str) -> list[str]:
+    return ["train", "--model", "compact", "--limit", "256", "--no-progress", *extra]
+
+
+def test_resume_takes_the_checkpoints_settings_and_refuses_others(tmp_path, capsys):
+    ckpt = str(tmp_path / "c.pt")
+    first = run(*train_args("--epochs", "1", "--lr", "3e-3", "--seed", "5", "--batch-size", "32",
+                            "--checkpoint", ckpt))
+    assert first.returncode == 0, first.stderr
+    for option, value in [("--lr", "0.5"), ("--seed", "6"), ("--batch-size", "64"), ("--model", "seed"),
+                          ("--limit", "128"), ("--data", "full")]:
+        line = refused(train_args("--epochs", "2", "--resume", ckpt, option, value), capsys)
+        assert f"{option} {value} differs from the checkpoint's {option}" in line, line
+    line = refused(train_args("--epochs", "2", "--resume", ckpt, "--fast"), capsys)
+    assert "--fast differs from the checkpoint's --fast False" in line
+    resumed = run(*train_args("--epochs", "2", "--resume", ckpt, "--lr", "3e-3"))  # the same value is fine
+    assert resumed.returncode == 0, resumed.stderr
+    metrics = json.loads(resumed.stdout.strip().splitlines()[-1])
+    assert (metrics["lr"], metrics["seed"], metrics["batch_size"]) == (3e-3, 5, 32)  # the run's own settings
+    assert metrics["epochs"] == 2 and metrics["epochs_this_run"] == 1
+    straight = run(*train_args("--epochs", "2", "--lr", "3e-3", "--seed", "5", "--batch-size", "32"))
+    assert json.loads(straight.stdout.strip().splitlines()[-1])["train_loss"] == metrics["train_loss"]
+
+
+@pytest.mark.parametrize("content, expected", [
+    (b"", "is an empty file"),
+    (b"hello, I am a text file\n", "not a PyTorch file"),
+])
+def test_resume_of_a_file_that_is_no_checkpoint_says_what_it_is(tmp_path, content, expected, capsys):
+    path = tmp_path / "text.pt"
+    path.write_bytes(content)
+    line = refused(train_args("--resume", str(path)), capsys)
+    assert line.startswith(f"mnistlab: error: --resume {path}: ") and expected in line
+    assert "an mnistlab checkpoint is a dict" in line
+
+
+def test_resume_of_a_bare_state_dict_says_so(tmp_path, capsys):
+    import torch
+
+    from mnistlab.models import CompactCNN
+
+    torch.save(CompactCNN().state_dict(), tmp_path / "weights.pt")
+    line = refused(train_args("--resume", str(tmp_path / "weights.pt")), capsys)
+    assert "bare state dict" in line and "epoch" in line
+
+
+def test_checkpoint_that_cannot_be_written_is_refused_before_training(tmp_path, capsys):
+    (tmp_path / "a_file").write_text("not a folder")
+    line = refused(train_args("--epochs", "1", "--checkpoint", str(tmp_path / "a_file" / "c.pt")), capsys)
+    assert "--checkpoint: cannot save a checkpoint" in line and "is a file, not a folder" in line
+
+
+def test_stray_torchrun_variables_give_up_in_one_line(tmp_path):
+    import os
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "RANK": "0", "WORLD_SIZE": "2", "LOCAL_RANK": "0", "MASTER_ADDR": "127.0.0.1",
+           "MASTER_PORT": str(port), "MNISTLAB_RENDEZVOUS_TIMEOUT": "2"}
+    result = subprocess.run([sys.executable, "-m", "mnistlab", *train_args()], capture_output=True, text=True,
+                            timeout=60, env=env)
+    assert result.returncode == 2 and result.stdout == ""
+    last = result.stderr.strip().splitlines()[-1]
+    assert "no complete group of 2 processes formed within 2 s" in last
+    assert "RANK=0 WORLD_SIZE=2 LOCAL_RANK=0 MASTER_ADDR=127.0.0.1" in last and "Traceback" not in result.stderr
+
+
+def test_device_comes_from_the_environment_when_not_given(monkeypatch, capsys):
+    monkeypatch.setenv("MNISTLAB_DEVICE", "potato")
+    assert "unknown device 'potato' (from $MNISTLAB_DEVICE)" in refused(train_args(), capsys)
+    line = refused(train_args("--device", "potato"), capsys)
+    assert "unknown device 'potato'" in line and "MNISTLAB_DEVICE" not in line
+
+
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGHUP"])
+def test_sigterm_and_sighup_stop_like_ctrl_c_and_keep_the_checkpoint(tmp_path, signame):
+    import signal
+    import time
+
+    from mnistlab.checkpoint import load_checkpoint
+
+    ckpt = tmp_path / "c.pt"
+    proc = subprocess.Popen([sys.executable, "-m", "mnistlab", *train_args("--epochs", "500", "--checkpoint",
+                                                                          str(ckpt))],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 90
+    while not ckpt.exists():
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.poll() else "slow"
+        time.sleep(0.1)
+    proc.send_signal(getattr(signal, signame))
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + getattr(signal, signame)
+    assert err.strip().splitlines() == [f"mnistlab: stopped by {signame}; {ckpt} holds the last finished epoch"]
+    assert out == ""
+    assert load_checkpoint(ckpt)["epoch"] >= 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.pt"]  # no temporary file left

@@ -77,9 +77,33 @@ def test_same_seed_same_draws():
     assert torch.are_deterministic_algorithms_enabled()
 
 
-def test_seed_must_be_non_negative_int():
-    with pytest.raises(ValueError, match="non-negative int"):
-        dev.seed_everything(-1)
+@pytest.mark.parametrize("seed", [-1, 2**64, 1.5, "3", True, None])
+def test_seed_must_be_an_int_torch_accepts(seed):
+    with pytest.raises(ValueError, match=r"seed must be an int from 0 to 18446744073709551615"):
+        dev.seed_everything(seed)
+
+
+def test_largest_seed_is_accepted():
+    dev.seed_everything(2**64 - 1)  # torch takes seeds up to 2**64 - 1
+    dev.seed_everything(0)
+
+
+def test_device_errors_name_the_variable_only_when_it_was_used(monkeypatch):
+    monkeypatch.delenv("MNISTLAB_DEVICE", raising=False)
+    with pytest.raises(ValueError) as given:
+        dev.get_device("potato")
+    assert "MNISTLAB_DEVICE" not in str(given.value)
+    monkeypatch.setenv("MNISTLAB_DEVICE", "potato")
+    with pytest.raises(ValueError, match=r"'potato' \(from \$MNISTLAB_DEVICE\)"):
+        dev.get_device()
+    if not torch.cuda.is_available():
+        monkeypatch.setenv("MNISTLAB_DEVICE", "cuda")
+        with pytest.raises(RuntimeError, match=r"or unset \$MNISTLAB_DEVICE"):
+            dev.get_device()
+        monkeypatch.delenv("MNISTLAB_DEVICE")
+        with pytest.raises(RuntimeError) as given:
+            dev.get_device("cuda")
+        assert "MNISTLAB_DEVICE" not in str(given.value)
 
 
 # Run in a fresh interpreter: glibc's heap state depends on everything a process allocated before,

@@ -101,3 +101,73 @@ def test_bad_arguments_are_refused(tiny):
         fit(CompactCNN(), 42, epochs=1, progress=False)
     with pytest.raises(ValueError, match="empty"):
         evaluate(CompactCNN(), (tiny[0][:0], tiny[1][:0]))
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        ({"batch_size": 0}, ValueError, "batch_size must be a positive int, got 0"),
+        ({"batch_size": 2.5}, ValueError, "batch_size must be a positive int, got 2.5"),
+        ({"batch_size": True}, ValueError, "batch_size must be a positive int"),
+        ({"lr": 0}, ValueError, "lr must be a positive number, got 0"),
+        ({"lr": float("nan")}, ValueError, "lr must be a positive number"),
+        ({"lr": "0.1"}, ValueError, "lr must be a positive number"),
+        ({"seed": -1}, ValueError, "seed must be an int from 0 to"),
+        ({"seed": 2**64}, ValueError, "seed must be an int from 0 to"),
+        ({"epochs": True}, ValueError, "epochs must be an int"),
+    ],
+)
+def test_bad_settings_are_refused_before_training(tiny, kwargs, error, message):
+    model = CompactCNN()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(error, match=message.replace("(", r"\(").replace(")", r"\)")):
+        fit(model, tiny, **{"epochs": 1, "progress": False, **kwargs})
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # nothing trained
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (lambda t: (t[0],), "got a tuple of 1 item (Tensor)"),
+        (lambda t: (t[0], t[1], t[1]), "got a tuple of 3 items (Tensor, Tensor, Tensor)"),
+        (lambda t: [t[0].numpy(), t[1].numpy()], "got a list of 2 items (ndarray, ndarray)"),
+        (lambda t: t[0], "got Tensor"),
+        (lambda t: (t[0], t[1][:10]), "x and y differ in length: 256 images, 10 labels"),
+    ],
+)
+def test_data_that_is_not_an_x_y_pair_is_named(tiny, data, message):
+    with pytest.raises((TypeError, ValueError)) as info:
+        fit(CompactCNN(), data(tiny), epochs=1, progress=False)
+    assert message in str(info.value) and "train_data" in str(info.value)
+    with pytest.raises((TypeError, ValueError)) as info:
+        evaluate(CompactCNN(), data(tiny))
+    assert message in str(info.value)
+
+
+def test_a_model_that_is_not_a_module_is_named(tiny):
+    with pytest.raises(TypeError, match="model must be a torch.nn.Module, got str: 'cnn'"):
+        fit("cnn", tiny, epochs=1, progress=False)
+
+
+def test_resume_refuses_other_settings_and_changes_nothing(tiny, tmp_path):
+    path = tmp_path / "c.pt"
+    fit(CompactCNN(), tiny, epochs=1, lr=3e-3, batch_size=64, seed=1, checkpoint=path, progress=False)
+    for name, value in [("lr", 0.5), ("seed", 2), ("batch_size", 32), ("fast", True)]:
+        settings = {"lr": 3e-3, "batch_size": 64, "seed": 1, name: value}
+        model = CompactCNN()
+        before = {k: v.clone() for k, v in model.state_dict().items()}
+        with pytest.raises(ValueError, match=rf"trained with {name}=.*not {name}={value!r}.*pass {name}="):
+            fit(model, tiny, epochs=2, resume=path, progress=False, **settings)
+        assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    history = fit(CompactCNN(), tiny, epochs=2, lr=3e-3, batch_size=64, seed=1, resume=path, progress=False)
+    assert len(history) == 2
+
+
+def test_an_unwritable_checkpoint_is_refused_before_training(tiny, tmp_path):
+    (tmp_path / "file").write_text("x")
+    model = CompactCNN()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(Exception, match="cannot save a checkpoint") as info:
+        fit(model, tiny, epochs=1, checkpoint=tmp_path / "file" / "c.pt", progress=False)
+    assert type(info.value).__name__ == "CheckpointError"
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())

@@ -75,3 +75,10 @@ def test_build_model_by_name():
     assert set(MODEL_NAMES) == {"seed", "compact"}
     with pytest.raises(ValueError, match="seed, compact"):
         build_model("resnet")
+
+
+@pytest.mark.parametrize("cls", [SeedCNN, CompactCNN])
+def test_uint8_images_get_a_hint_to_normalise(cls):
+    with pytest.raises(TypeError) as info:
+        cls()(torch.zeros(2, 1, 28, 28, dtype=torch.uint8))
+    assert "torch.uint8" in str(info.value) and "mnistlab.data.normalize" in str(info.value)

@@ -111,6 +111,30 @@ def test_bad_sources_are_refused():
         DigitGridState(bad)
 
 
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        ({"seed": "a"}, ValueError, "seed must be an int from 0 to 4294967295, got 'a'"),
+        ({"seed": 10**30}, ValueError, "seed must be an int from 0 to 4294967295"),
+        ({"seed": -1}, ValueError, "seed must be an int from 0 to 4294967295"),
+        ({"model": "cnn"}, TypeError, "model must be a trained torch.nn.Module (e.g. the CNN of notebook 07) or None, "
+                                      "got str: 'cnn'"),
+    ],
+)
+def test_bad_arguments_are_refused_at_the_door(kwargs, error, message):
+    with pytest.raises(error) as info:
+        DigitGridBrowser(tiny_dataset([i % 10 for i in range(20)]), **kwargs)
+    assert message in str(info.value)
+    with pytest.raises(error):
+        DigitGridState(tiny_dataset([1, 2]), **kwargs)
+
+
+def test_the_largest_seed_still_augments():
+    browser = DigitGridBrowser(tiny_dataset([i % 10 for i in range(20)]), seed=2**32 - 1)
+    browser.augment_control.value = "RandomRotation(15)"
+    assert browser.state.augmentation == "RandomRotation(15)" and browser.image.value
+
+
 def test_empty_label_filter_shows_a_no_images_state():
     browser = DigitGridBrowser(tiny_dataset([0, 1, 2, 1, 0]), model=ConstantModel(1))
     browser.label_control.value = 7
