@@ -8,7 +8,10 @@ Progress bars go to stderr; the last line on stdout is one JSON object, so scrip
     python -m mnistlab train --model seed --data full --fast          # channels_last, bf16, memory reuse, batch 256
     torchrun --nproc-per-node 2 -m mnistlab train --model compact     # DistributedDataParallel, 2 processes
 
-Bad options print one line (``mnistlab: error: ...``) and exit with status 2, never a traceback.
+Bad options print one line (``mnistlab train: error: ...``) and exit with status 2, never a traceback.
+``--resume`` continues the run with the settings stored in its checkpoint (model, data, limit, batch
+size, lr, seed, fast): options left out take the checkpoint's values, and an option given with another
+value is refused. SIGTERM and SIGHUP stop a run like Ctrl-C: one line, the last checkpoint intact.
 Under torchrun, ``--batch-size`` is the global batch (split evenly over the processes); only rank 0
 prints progress and the JSON line and writes the checkpoint.
 """
