@@ -4,19 +4,26 @@ Taught in notebook 06 (手写数字识别实战). Three sources:
 
 * ``"sample"`` (default): 6,000 training and 2,000 test images of the real MNIST,
   shipped inside this package (see ``sample/manifest.json``). Never touches the network.
-* ``"full"``: the four official ``.gz`` files from a folder (``root``, else
-  ``$MNISTLAB_DATA``, else the project's ``data/``), each holding ``MNIST/raw/``.
-  Their MD5s are checked against torchvision's list. Without such a folder,
-  torchvision's download is tried.
+* ``"full"``: the four official files from a folder (``root``, else ``$MNISTLAB_DATA``, else the
+  project's ``data/``) holding ``MNIST/raw/``: the ``.gz`` files, whose MD5s are checked against
+  torchvision's list, or copies someone gunzipped, checked against ``RAW_SHA256``. Without such a
+  folder, torchvision's download is tried.
 * ``$MNISTLAB_SOURCE=full`` switches every default to the full set.
 
-Files are only ever written to the cache (``$MNISTLAB_CACHE``, else
-``$XDG_CACHE_HOME/mnistlab``, else ``~/.cache/mnistlab``), atomically, so several
-processes may load at once. Source folders are read, never written.
+Files are only ever written to the cache (``$MNISTLAB_CACHE``, else ``$XDG_CACHE_HOME/mnistlab``, else
+``~/.cache/mnistlab``), atomically and with ordinary permissions (``mnistlab.files``), so several processes
+may load at once; temporaries left by killed processes are removed on the next load. Source folders are
+read, never written. Each cached file is checked against its SHA-256 in ``RAW_SHA256`` (once per process
+and version of the file): a damaged one is rebuilt from its source, or, for a downloaded set, reported.
+
+Problems raise ``MNISTDataError`` with a message that says what to do, naming the Python API's arguments
+(``root=``, ``source=``), or the command line's ``--data`` inside ``command_line_wording()``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import gzip
 import hashlib
@@ -24,11 +31,14 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+import warnings
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import torch
 from torchvision import datasets
+
+from . import files
 
 #: Mean and standard deviation of the 60,000 MNIST training images (pixels scaled to [0, 1]).
 #: Notebook 06 recomputes them. Every helper, model and command normalises with these.
@@ -47,6 +57,25 @@ RESOURCES: dict[str, tuple[str, int]] = {
     "t10k-labels-idx1-ubyte.gz": ("ec29112dd5afa0611ce80d1b7f02629c", 10_008),
 }
 
+#: SHA-256 of each file once uncompressed, as the cache holds it: the four official files (what
+#: ``gunzip`` makes of them; gunzipped copies in a source folder are checked against these too) and
+#: the embedded sample's four. SHA-256 rather than MD5: it is the faster of the two on CPUs with
+#: SHA instructions, and every load checks the cache with it.
+RAW_SHA256: dict[str, dict[str, str]] = {
+    "full": {
+        "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+        "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+        "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+        "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+    },
+    "sample": {
+        "train-images-idx3-ubyte": "2782ff6f3467f3487a520503c34fe99b761aa97623af029969e59716ac3585c3",
+        "train-labels-idx1-ubyte": "0d830540a6191e75a9f5cd63cd5b4bde38960b893784bbf456d560179296d7cd",
+        "t10k-images-idx3-ubyte": "18e1ce823c4e1e372d6f35658ff705ce87581e6381b406549e940fcd155e77c6",
+        "t10k-labels-idx1-ubyte": "fbed25febca6518dc271be6577ac3f6dfd646dfed888bdb1dc330d6be964aa2c",
+    },
+}
+
 
 class MNISTDataError(RuntimeError):
     """MNIST files are missing, corrupt or cannot be fetched; the message says what to do."""
@@ -61,6 +90,29 @@ class MNIST(datasets.MNIST):
         return super().__repr__().replace(f"Root location: {self.root}", f"Root location: {self.display_root}")
 
 
+# ---------------------------------------------------------------- wording of messages
+
+_COMMAND_LINE = contextvars.ContextVar("mnistlab_command_line_wording", default=False)
+_API_WORDS = {"sample": "source='sample'", "folder": "root=DIR"}
+_CLI_WORDS = {"sample": "--data sample", "folder": "--data DIR"}
+
+
+@contextlib.contextmanager
+def command_line_wording() -> Iterator[None]:
+    """Inside this block, ``MNISTDataError`` messages name the command line's ``--data sample`` and
+    ``--data DIR`` instead of the Python API's ``source='sample'`` and ``root=DIR``."""
+    token = _COMMAND_LINE.set(True)
+    try:
+        yield
+    finally:
+        _COMMAND_LINE.reset(token)
+
+
+def _words() -> dict[str, str]:
+    """How messages name the choices of source: the command line's words or the Python API's."""
+    return _CLI_WORDS if _COMMAND_LINE.get() else _API_WORDS
+
+
 # ---------------------------------------------------------------- locations
 
 
@@ -73,6 +125,22 @@ def cache_dir() -> Path:
     return Path.home() / ".cache" / "mnistlab"
 
 
+def _cache_chosen_by() -> str:
+    """Which setting chose ``cache_dir()``, in words for messages."""
+    if os.environ.get("MNISTLAB_CACHE"):
+        return "$MNISTLAB_CACHE"
+    if os.environ.get("XDG_CACHE_HOME"):
+        return "$XDG_CACHE_HOME (as $XDG_CACHE_HOME/mnistlab)"
+    return "the default, ~/.cache/mnistlab in your home folder"
+
+
+def _unwritable_cache(exc: OSError) -> MNISTDataError:
+    return MNISTDataError(
+        f"cannot write the MNIST cache {cache_dir()}: {files.describe_os_error(exc)}. That folder comes from "
+        f"{_cache_chosen_by()}; set MNISTLAB_CACHE to a folder you can write to"
+    )
+
+
 def default_source() -> str:
     """The source used when none is given: $MNISTLAB_SOURCE, else ``"sample"``."""
     source = os.environ.get("MNISTLAB_SOURCE", "sample") or "sample"
@@ -82,13 +150,13 @@ def default_source() -> str:
 
 
 def find_full_root(root: str | os.PathLike | None = None) -> Path | None:
-    """The folder holding ``MNIST/raw/*.gz``: ``root``, else $MNISTLAB_DATA, else the project's data/."""
+    """The folder whose ``MNIST/raw/`` holds the official files: ``root``, else $MNISTLAB_DATA, else data/."""
     if root is not None:
         root = Path(root).expanduser()
         if not (root / "MNIST" / "raw").is_dir():
             raise MNISTDataError(
                 f"{root} has no MNIST/raw/ folder: expected {root}/MNIST/raw/ holding the four official "
-                f"files ({', '.join(RESOURCES)}); or use source='sample'"
+                f"files ({', '.join(RESOURCES)}), gzipped or not; or use {_words()['sample']}"
             )
         return root
     for candidate in (os.environ.get("MNISTLAB_DATA"), PROJECT_DATA):
@@ -97,29 +165,44 @@ def find_full_root(root: str | os.PathLike | None = None) -> Path | None:
     return None
 
 
-# ---------------------------------------------------------------- file helpers
+# ---------------------------------------------------------------- checking files
+
+#: SHA-256 of the files this process has already hashed, by (path, size, mtime_ns): a file is hashed
+#: again only when it has changed, so repeated loads cost a ``stat`` per file.
+_known_sha256: dict[tuple[str, int, int], str] = {}
 
 
-def md5sum(path: Path) -> str:
-    """Hex MD5 of a file, read in 1 MiB chunks."""
-    digest = hashlib.md5()
+def _hexdigest(path: Path, digest) -> str:
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
 
 
-def _atomic_gunzip(src: Path, dst: Path) -> None:
-    """Uncompress ``src`` to ``dst`` through a temporary file in the same folder, then rename."""
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".part", dir=dst.parent)
+def md5sum(path: Path) -> str:
+    """Hex MD5 of a file, read in 1 MiB chunks."""
+    return _hexdigest(path, hashlib.md5())
+
+
+def sha256sum(path: Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB chunks."""
+    return _hexdigest(path, hashlib.sha256())
+
+
+def _version(path: Path) -> tuple[str, int, int]:
+    stat = path.stat()
+    return str(path), stat.st_size, stat.st_mtime_ns
+
+
+def _has_content(path: Path, sha256: str) -> bool:
+    """True when ``path`` is a file whose SHA-256 is ``sha256`` (hashed once per process and version)."""
     try:
-        with os.fdopen(fd, "wb") as out, gzip.open(src, "rb") as inp:
-            shutil.copyfileobj(inp, out, 1 << 20)
-        os.replace(tmp, dst)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        version = _version(path)
+        if version not in _known_sha256:
+            _known_sha256[version] = sha256sum(path)
+    except OSError:  # missing, unreadable, or the path runs through a file
+        return False
+    return _known_sha256[version] == sha256
 
 
 def _verify(path: Path, expected_md5: str, remedy: str) -> None:
@@ -133,15 +216,58 @@ def _verify(path: Path, expected_md5: str, remedy: str) -> None:
         )
 
 
-def _raw_ready(raw: Path, sizes: dict[str, int]) -> bool:
-    """True when every uncompressed file is present with its expected size."""
-    return all((raw / name).is_file() and (raw / name).stat().st_size == size for name, size in sizes.items())
+# ---------------------------------------------------------------- writing the cache
 
 
-def _extract(files: dict[str, Path], raw: Path) -> None:
-    for gz_name, src in files.items():
-        dst = raw / gz_name[:-3]
-        _atomic_gunzip(src, dst)
+def _tidy(raw: Path, names: Iterable[str]) -> None:
+    """Remove the temporaries that killed processes left beside the cached files (if the folder allows)."""
+    for name in names:
+        with contextlib.suppress(OSError):
+            files.clean_stale_temporaries(raw / name, ".part")
+
+
+def _store(src: Path, dst: Path, sha256: str, remedy: str) -> None:
+    """Copy ``src`` (gunzipped when it ends in .gz) to the cache file ``dst``, all or nothing.
+
+    The bytes are hashed on the way: ``dst`` is replaced only when their SHA-256 is ``sha256``,
+    and this process then knows ``dst`` to be intact without reading it again.
+    """
+    digest = hashlib.sha256()
+    opener = gzip.open if src.suffix == ".gz" else open
+    with opener(src, "rb") as inp, files.atomic_file(dst, suffix=".part") as out:
+        for chunk in iter(lambda: inp.read(1 << 20), b""):
+            digest.update(chunk)
+            out.write(chunk)
+        if digest.hexdigest() != sha256:
+            raise MNISTDataError(
+                f"{src.name} in {src.parent} does not give the expected content: SHA-256 {digest.hexdigest()}, "
+                f"expected {sha256}. {remedy}"
+            )
+    _known_sha256[_version(dst)] = sha256
+
+
+def _fill(raw: Path, sources: dict[str, Path], expected: dict[str, str], remedy: str) -> None:
+    """Copy ``sources`` (cached name -> source file) into the cache folder ``raw``, skipping those that another
+    process has filled meanwhile. Replacing a damaged file gives a one-line warning.
+    """
+    sources = {name: src for name, src in sources.items() if not _has_content(raw / name, expected[name])}
+    if not sources:
+        return
+    damaged = [name for name in sources if (raw / name).exists()]
+    try:
+        files.check_writable_folder(cache_dir())
+        for name, src in sources.items():
+            _store(src, raw / name, expected[name], remedy)
+    except OSError as exc:
+        raise _unwritable_cache(exc) from None
+    for name in damaged:
+        warnings.warn(f"mnistlab: the cached {raw / name} was damaged; rebuilt it from {sources[name]}", stacklevel=2)
+
+
+def _missing_or_damaged(raw: Path, expected: dict[str, str]) -> list[str]:
+    """The cached files that are missing or whose content is not the expected one."""
+    _tidy(raw, expected)
+    return [name for name, sha256 in expected.items() if not _has_content(raw / name, sha256)]
 
 
 # ---------------------------------------------------------------- sources
@@ -154,69 +280,115 @@ def sample_manifest() -> dict:
 
 
 def _prepare_sample() -> Path:
-    manifest = sample_manifest()
     root = cache_dir() / "sample"
     raw = root / "MNIST" / "raw"
-    sizes = {name[:-3]: meta["uncompressed_bytes"] for name, meta in manifest["files"].items()}
-    if not _raw_ready(raw, sizes):
+    expected = RAW_SHA256["sample"]
+    todo = _missing_or_damaged(raw, expected)
+    if todo:
         remedy = "the mnistlab installation is damaged; reinstall it (pip install -e .)"
-        for name, meta in manifest["files"].items():
-            _verify(SAMPLE_DIR / name, meta["md5"], remedy)
-        _extract({name: SAMPLE_DIR / name for name in manifest["files"]}, raw)
+        for name in todo:
+            _verify(SAMPLE_DIR / f"{name}.gz", sample_manifest()["files"][f"{name}.gz"]["md5"], remedy)
+        _fill(raw, {name: SAMPLE_DIR / f"{name}.gz" for name in todo}, expected, remedy)
     return root
+
+
+def _official_file(src_raw: Path, name: str, remedy: str) -> Path:
+    """The source of the cached file ``name``: ``name.gz``, else a copy of it that someone gunzipped; checked."""
+    gz, plain = src_raw / f"{name}.gz", src_raw / name
+    if gz.is_file():
+        _verify(gz, RESOURCES[gz.name][0], remedy)
+        return gz
+    if not plain.is_file():
+        raise MNISTDataError(f"missing MNIST file {gz.name} (or {name}, gunzipped) in {src_raw}: {remedy}")
+    if not _has_content(plain, RAW_SHA256["full"][name]):
+        raise MNISTDataError(
+            f"{name} in {src_raw} is uncompressed (there is no {gz.name}) and not the official content: its "
+            f"SHA-256 should be {RAW_SHA256['full'][name]}. {remedy}"
+        )
+    return plain
 
 
 def _prepare_full(root: str | os.PathLike | None) -> Path:
     target = cache_dir() / "full"
     raw = target / "MNIST" / "raw"
-    sizes = {name[:-3]: size for name, (_md5, size) in RESOURCES.items()}
+    expected = RAW_SHA256["full"]
     source_root = find_full_root(root)
+    todo = _missing_or_damaged(raw, expected)
     if source_root is None:
-        if _raw_ready(raw, sizes):
-            return target
-        _download(target)
+        damaged = [name for name in todo if (raw / name).exists()]
+        if damaged:
+            raise _damaged_download(raw / damaged[0], target)
+        if todo:
+            _download(target, todo)
         return target
-    src_raw = source_root / "MNIST" / "raw"
-    if _raw_ready(raw, sizes) and root is None:
-        return target
-    remedy = (
-        "Copy the official file again (torchvision's mirrors list it), point root= or $MNISTLAB_DATA at a good "
-        "copy, or use source='sample'."
-    )
-    for name, (md5, _size) in RESOURCES.items():
-        _verify(src_raw / name, md5, remedy)
-    if not _raw_ready(raw, sizes):
-        _extract({name: src_raw / name for name in RESOURCES}, raw)
+    if todo or root is not None:  # a folder named by root= is checked even when the cache is complete
+        words = _words()
+        remedy = (
+            "Copy the official file again (torchvision's mirrors list it), give a folder holding a good copy "
+            f"({words['folder']} or MNISTLAB_DATA=DIR), or use {words['sample']}."
+        )
+        sources = {name: _official_file(source_root / "MNIST" / "raw", name, remedy) for name in expected}
+        _fill(raw, {name: sources[name] for name in todo}, expected, remedy)
     return target
 
 
-def _download(target: Path) -> None:
-    """torchvision's download into a temporary folder of the cache, renamed into place when complete."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".download-", dir=target.parent))
+def _damaged_download(path: Path, target: Path) -> MNISTDataError:
+    words = _words()
+    return MNISTDataError(
+        f"the cached MNIST file {path} is damaged (not the official content) and no folder with the official "
+        f"files was found to rebuild it from. Delete the folder {target} and load again to download the files "
+        f"anew (MNISTLAB_CACHE chooses the cache folder; this one comes from {_cache_chosen_by()}), give a folder "
+        f"holding the official files ({words['folder']} or MNISTLAB_DATA=DIR), or use {words['sample']}"
+    )
+
+
+def _innermost_reason(exc: BaseException) -> str:
+    """One line naming the deepest cause of ``exc`` (its ``__cause__``/``__context__`` chain followed to the end)."""
+    seen = {id(exc)}
+    while (inner := exc.__cause__ or exc.__context__) is not None and id(inner) not in seen:
+        seen.add(id(inner))
+        exc = inner
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return f"{type(exc).__name__}: {lines[-1]}" if lines else type(exc).__name__
+
+
+def _remove_stale_downloads(target: Path) -> None:
+    """Remove the temporary download folders that killed processes left beside ``target``."""
+    for folder in target.parent.glob(f"{files.glob_escape(f'.{target.name}.')}*.download"):
+        if files.is_stale(folder, target, ".download"):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _download(target: Path, names: list[str]) -> None:
+    """torchvision's download into a temporary folder beside ``target``, then cached like a source folder."""
+    try:
+        files.check_writable_folder(target.parent)
+    except OSError as exc:
+        raise _unwritable_cache(exc) from None
+    _remove_stale_downloads(target)
+    staging = Path(tempfile.mkdtemp(prefix=files.temp_prefix(target), suffix=".download", dir=target.parent))
     try:
         try:
             datasets.MNIST(str(staging), train=True, download=True)
         except Exception as exc:  # URLError, RuntimeError, socket errors, ...
+            words = _words()
             raise MNISTDataError(
                 "could not download MNIST (offline?). Either copy the four official files "
-                f"({', '.join(RESOURCES)}) into a folder DIR/MNIST/raw/ and pass root=DIR or set "
-                "MNISTLAB_DATA=DIR, or use the embedded sample: source='sample'. "
-                f"Download error: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}"
+                f"({', '.join(RESOURCES)}) into a folder DIR/MNIST/raw/ and pass {words['folder']} or set "
+                f"MNISTLAB_DATA=DIR, or use the embedded sample: {words['sample']}. "
+                f"Download error: {_innermost_reason(exc)}"
             ) from None
-        target.mkdir(parents=True, exist_ok=True)
-        (target / "MNIST").mkdir(exist_ok=True)
-        raw = target / "MNIST" / "raw"
-        for path in (staging / "MNIST" / "raw").iterdir():
-            if path.suffix != ".gz":
-                raw.mkdir(exist_ok=True)
-                os.replace(path, raw / path.name)
+        remedy = "The download was damaged; load again."
+        staged = staging / "MNIST" / "raw"
+        for name in names:
+            _verify(staged / f"{name}.gz", RESOURCES[f"{name}.gz"][0], remedy)
+        _fill(target / "MNIST" / "raw", {name: staged / f"{name}.gz" for name in names}, RAW_SHA256["full"], remedy)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
 
 def prepare(source: str | None = None, root: str | os.PathLike | None = None) -> Path:
-    """Make sure the raw files of ``source`` are in the cache; return the root to give torchvision."""
+    """Make sure the raw files of ``source`` are in the cache, intact; return the root to give torchvision."""
     source = source or default_source()
     if source == "sample":
         if root is not None:
@@ -241,13 +413,17 @@ def load_mnist(
     ``source`` is ``"sample"`` (default, offline) or ``"full"`` (``root`` folder, $MNISTLAB_DATA,
     the project's data/, else a download). ``transform`` is applied to each PIL image.
     """
-    if not isinstance(train, bool):
-        raise TypeError(f"train must be True or False, got {train!r}")
+    _check_train(train)
     source = source or default_source()
     data_root = prepare(source, root)
     dataset = MNIST(str(data_root), train=train, transform=transform, download=False)
     dataset.display_root = f"<mnistlab cache>/{source}"
     return dataset
+
+
+def _check_train(train: object) -> None:
+    if not isinstance(train, bool):
+        raise TypeError(f"train must be True or False, got {train!r}")
 
 
 def normalize(images: torch.Tensor) -> torch.Tensor:
@@ -271,7 +447,8 @@ def mnist_tensors(
 
     The tensors are cached per process and shared: do not modify them in place.
     """
-    return _tensors(bool(train), source or default_source(), None if root is None else str(root))
+    _check_train(train)  # before the cache below: it would take "test" for True
+    return _tensors(train, source or default_source(), None if root is None else str(root))
 
 
 def iterate_batches(

@@ -98,7 +98,7 @@ def clean_stale_temporaries(target: str | os.PathLike, suffix: str = ".tmp") -> 
         return removed
     for temp in candidates:
         if is_stale(temp, target, suffix):
-            with contextlib.suppress(FileNotFoundError, PermissionError):
+            with contextlib.suppress(OSError):  # gone already, not ours, or a read-only file system
                 temp.unlink()
                 removed.append(temp)
     return removed

@@ -9,11 +9,14 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from torchvision import datasets
 
 from mnistlab import data
 
@@ -39,8 +42,11 @@ def no_network(monkeypatch):
 
 
 def test_sample_loads_offline_into_fresh_cache(fresh_cache, no_network):
-    train = data.load_mnist(train=True)
-    test = data.load_mnist(train=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train = data.load_mnist(train=True)
+        test = data.load_mnist(train=False)
+    assert [str(w.message) for w in caught] == []  # a normal load says nothing
     assert (len(train), len(test)) == (6000, 2000)
     assert train.data.shape == (6000, 28, 28) and train.data.dtype == torch.uint8
     assert train.classes[3] == "3 - three"
@@ -133,6 +139,8 @@ def test_offline_download_fails_fast_and_leaves_nothing(fresh_cache, no_network,
         data.load_mnist(source="full")
     assert time.monotonic() - start < 30  # a hang would be the bug; offline it takes well under a second
     assert "MNISTLAB_DATA" in str(info.value) and "source='sample'" in str(info.value)
+    assert "network disabled in this test" in str(info.value)  # the cause, not only "Error downloading ..."
+    assert "\n" not in str(info.value)
     leftovers = [p.name for p in fresh_cache.iterdir()] if fresh_cache.exists() else []
     assert leftovers == []
 
@@ -148,9 +156,70 @@ def test_two_processes_fill_an_empty_cache_at_once(tmp_path):
     ]
     outputs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs
+    assert [err for _out, err in outputs] == ["", ""]  # no warning: neither took the other's files for damaged
     assert outputs[0][0] == outputs[1][0] and outputs[0][0].startswith("6000 ")
     raw = tmp_path / "cache" / "sample" / "MNIST" / "raw"
     assert sorted(p.name for p in raw.iterdir()) == sorted(RAW_NAMES)  # no temporary files left
+
+
+def test_download_error_names_the_innermost_cause(fresh_cache, monkeypatch, tmp_path):
+    monkeypatch.delenv("MNISTLAB_DATA", raising=False)
+    monkeypatch.setattr(data, "PROJECT_DATA", tmp_path / "no-data-here")
+
+    def failing_download(self):  # as torchvision reports it: the real reason lies two causes down
+        try:
+            try:
+                raise socket.gaierror(-3, "Temporary failure in name resolution")
+            except OSError as exc:
+                raise urllib.error.URLError(exc) from exc
+        except urllib.error.URLError as exc:
+            raise RuntimeError(f"Error downloading train-images-idx3-ubyte.gz:\nTried a mirror, got:\n{exc}") from exc
+
+    monkeypatch.setattr(datasets.MNIST, "download", failing_download)
+    with pytest.raises(data.MNISTDataError) as info:
+        data.load_mnist(source="full")
+    message = str(info.value)
+    assert message.endswith("Download error: gaierror: [Errno -3] Temporary failure in name resolution")
+    assert "\n" not in message
+
+
+def test_messages_use_command_line_wording_inside_the_block(fresh_cache, no_network, monkeypatch, tmp_path):
+    monkeypatch.delenv("MNISTLAB_DATA", raising=False)
+    monkeypatch.setattr(data, "PROJECT_DATA", tmp_path / "no-data-here")
+    (tmp_path / "empty" / "MNIST" / "raw").mkdir(parents=True)
+    attempts = [
+        lambda: data.load_mnist(source="full", root=tmp_path),  # no MNIST/raw/ there
+        lambda: data.load_mnist(source="full", root=tmp_path / "empty"),  # MNIST/raw/ without the files
+        lambda: data.load_mnist(source="full"),  # no folder at all, and the download fails
+    ]
+
+    def messages() -> list[str]:
+        found = []
+        for attempt in attempts:
+            with pytest.raises(data.MNISTDataError) as info:
+                attempt()
+            found.append(str(info.value))
+        return found
+
+    api = messages()
+    with data.command_line_wording():
+        cli = messages()
+    with pytest.raises(data.MNISTDataError), data.command_line_wording():
+        attempts[0]()
+    after = messages()  # the wording ends with the block, also when it ends with an error
+    for text in api + after:
+        assert "source='sample'" in text and "--data" not in text
+    assert all("root=DIR" in text for text in api[1:] + after[1:])
+    for text in cli:
+        assert "--data sample" in text and "source=" not in text and "root=" not in text
+    assert all("--data DIR" in text for text in cli[1:])
+
+
+@pytest.mark.parametrize("train", ["test", "train", 1, 0, None])
+def test_mnist_tensors_refuses_train_that_is_not_a_bool(fresh_cache, train):
+    with pytest.raises(TypeError, match=f"train must be True or False, got {train!r}"):
+        data.mnist_tensors(train=train)
+    assert data._tensors.cache_info().currsize == 0  # refused before anything was loaded
 
 
 def test_mnist_tensors_are_normalised(fresh_cache):
