@@ -16,6 +16,9 @@ from typing import NamedTuple
 
 import torch
 
+__all__ = ["Score", "class_means", "majority_class", "majority_class_accuracy", "nearest_class_mean",
+           "nearest_class_mean_accuracy", "score"]
+
 
 class Score(NamedTuple):
     """How many of ``total`` predictions were right; prints as ``812/1000 = 81.2%``."""

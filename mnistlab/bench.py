@@ -17,7 +17,10 @@ Taught in notebook 01 (GPU和CPU). A fair timing of ``a @ b``:
 Memory policy: every allocation is checked against a budget first (by default half of
 the memory available on that device). A size over the budget is *refused* with a
 ``ValueError`` before anything is allocated; nothing is skipped silently. To keep only
-the sizes that fit, filter them yourself with ``sizes_that_fit``.
+the sizes that fit, filter them yourself with ``sizes_that_fit``. The budget's default is
+resolved in one place, ``resolve_budget``.
+
+Over 300 lines, one job: fair matmul timings, the memory checks they need and their plots.
 """
 
 from __future__ import annotations
@@ -32,6 +35,11 @@ import matplotlib.pyplot as plt
 import torch
 
 from .device import get_device, synchronize
+
+__all__ = ["BUDGET_FRACTION", "FALLBACK_AVAILABLE_BYTES", "BenchResult", "available_memory", "benchmark_matmul",
+           "check_size", "compare_devices", "dtype_name", "matmul_bytes", "matmul_flops", "matmul_gflops",
+           "max_matmul_size", "memory_budget", "naive_seed_loop", "plot_benchmark", "resolve_budget", "results_table",
+           "sizes_that_fit", "time_call", "time_matmul"]
 
 FALLBACK_AVAILABLE_BYTES = 2 * 1024**3
 """Memory assumed available when it cannot be measured (2 GiB: small on purpose)."""
@@ -96,6 +104,11 @@ def memory_budget(device: torch.device | str = "cpu", fraction: float = BUDGET_F
     return int(available_memory(device) * fraction)
 
 
+def resolve_budget(max_bytes: int | None, device: torch.device | str = "cpu") -> int:
+    """``max_bytes`` as given, or ``memory_budget(device)`` when it is None: every function here resolves it so."""
+    return memory_budget(device) if max_bytes is None else max_bytes
+
+
 def max_matmul_size(
     max_bytes: int | None = None,
     device: torch.device | str = "cpu",
@@ -104,11 +117,8 @@ def max_matmul_size(
     tensors: int = 3,
 ) -> int:
     """Largest ``n`` whose ``tensors`` tensors of shape ``(batch, n, n)`` fit in ``max_bytes``."""
-    if max_bytes is None:
-        max_bytes = memory_budget(device)
-    per_n_squared = matmul_bytes(1, batch, dtype, tensors)
-    n = math.isqrt(max(max_bytes, 0) // per_n_squared)
-    return n
+    max_bytes = resolve_budget(max_bytes, device)
+    return math.isqrt(max(max_bytes, 0) // matmul_bytes(1, batch, dtype, tensors))
 
 
 def check_size(
@@ -122,8 +132,7 @@ def check_size(
     """Raise ``ValueError`` if a ``(batch, n, n)`` matmul would need more than ``max_bytes``."""
     if not isinstance(n, int) or n < 1 or not isinstance(batch, int) or batch < 1:
         raise ValueError(f"size and batch must be positive ints, got size={n!r}, batch={batch!r}")
-    if max_bytes is None:
-        max_bytes = memory_budget(device)
+    max_bytes = resolve_budget(max_bytes, device)
     need = matmul_bytes(n, batch, dtype, tensors)
     if need > max_bytes:
         largest = max_matmul_size(max_bytes, device, dtype, batch, tensors)
@@ -142,8 +151,7 @@ def sizes_that_fit(
     batch: int = 1,
 ) -> list[int]:
     """The sizes from ``sizes`` whose matmul fits in ``max_bytes`` (the others dropped)."""
-    if max_bytes is None:
-        max_bytes = memory_budget(device)
+    max_bytes = resolve_budget(max_bytes, device)
     largest = max_matmul_size(max_bytes, device, dtype, batch)
     return [n for n in sizes if n <= largest]
 
@@ -215,8 +223,7 @@ def benchmark_matmul(
 ) -> list[BenchResult]:
     """Time ``a @ b`` at each size on one device; refuses (ValueError) before running if any size is too big."""
     device = torch.device(device)
-    if max_bytes is None:
-        max_bytes = memory_budget(device)
+    max_bytes = resolve_budget(max_bytes, device)
     for n in sizes:
         check_size(n, max_bytes, device, dtype, batch)
     return [time_matmul(n, batch, dtype, device, repeats, warmup, max_bytes) for n in sizes]
@@ -259,8 +266,7 @@ def naive_seed_loop(
     7.2 GB): pick small ones.
     """
     device = torch.device(device)
-    if max_bytes is None:
-        max_bytes = memory_budget(device)
+    max_bytes = resolve_budget(max_bytes, device)
     for batch in batches:
         check_size(n, max_bytes, device, torch.float32, batch, tensors=2)
     times = []
@@ -314,3 +320,86 @@ def plot_benchmark(
     ax_gflops.set_ylabel("GFLOP/s")
     ax_gflops.set_title("throughput (2 n^3 FLOP / time)")
     return ax_time, ax_gflops
+
+
+# --- ceilings and shares: how close a workload comes to the machine's matmul speed -------------------------
+
+
+def sweep_gflops(
+    sizes: Sequence[int],
+    dtypes: Sequence[torch.dtype] = (torch.float32,),
+    device: torch.device | str = "cpu",
+    rounds: int = 3,
+    repeats: int = 5,
+) -> dict[str, dict[int, float]]:
+    """Best GFLOP/s of each dtype at each size: ``{"float32": {256: ..., 512: ...}, ...}``.
+
+    Every (dtype, size) pair is measured once per round, round-robin, and keeps its best median over
+    ``rounds``: a burst of load from another program slows one round of one pair, not the result, and
+    dtypes measured in the same round can be compared side by side. Sizes over the memory budget are
+    refused (ValueError) before anything runs.
+    """
+    if rounds < 1:
+        raise ValueError(f"rounds must be >= 1, got {rounds!r}")
+    device = torch.device(device)
+    for dtype in dtypes:
+        for n in sizes:
+            check_size(n, None, device, dtype)
+    best = {dtype_name(dtype): dict.fromkeys(sizes, 0.0) for dtype in dtypes}
+    for _ in range(rounds):
+        for dtype in dtypes:
+            for n in sizes:
+                gflops = matmul_gflops(n, dtype=dtype, device=device, repeats=repeats)
+                best[dtype_name(dtype)][n] = max(best[dtype_name(dtype)][n], gflops)
+    return best
+
+
+def training_flops(model: torch.nn.Module, input_shape: Sequence[int] = (1, 28, 28), batch: int = 2) -> float:
+    """FLOP per image of one training step of ``model`` (forward, then backward of a cross-entropy loss).
+
+    Counted, not timed, by ``torch.utils.flop_counter.FlopCounterMode`` on a random batch: matmuls and
+    convolutions, forward and backward, which is where the arithmetic is (elementwise work such as ReLU,
+    pooling and the optimizer is not counted). The first layer's input gradient is not computed (the
+    images need none), so it is not counted either. The model's weights and gradients are left as found.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    device = next(model.parameters()).device
+    saved = [p.grad for p in model.parameters()]
+    was_training = model.training
+    x = torch.randn(batch, *input_shape, device=device)
+    y = torch.zeros(batch, dtype=torch.long, device=device)
+    model.train()
+    try:
+        with FlopCounterMode(display=False) as counter:
+            torch.nn.functional.cross_entropy(model(x), y).backward()
+    finally:
+        for p, grad in zip(model.parameters(), saved):
+            p.grad = grad
+        model.train(was_training)
+    return counter.get_total_flops() / batch
+
+
+def share_of_ceiling(images_per_s: float, flops_per_image: float, ceiling_gflops: float) -> float:
+    """The share of a matmul ceiling a training run achieves: images/s x FLOP per image / ceiling."""
+    if ceiling_gflops <= 0:
+        raise ValueError(f"the ceiling must be positive, got {ceiling_gflops!r} GFLOP/s")
+    return images_per_s * flops_per_image / 1e9 / ceiling_gflops
+
+
+#: A bf16 matmul at under this share of fp32's speed is taken for emulated (converted to fp32 and back):
+#: measured 0.005x on an AVX2 CPU and about 0.15x on an AVX-512 CPU without AVX512-BF16, against 2.2x
+#: (AVX512-BF16) and 3.7x (AMX) where the CPU multiplies bf16 natively.
+BF16_EMULATED_BELOW = 0.5
+
+
+def bf16_verdict(fp32_gflops: float, bf16_gflops: float) -> tuple[bool, str]:
+    """(bf16 runs natively here, one sentence saying so) from two measured GFLOP/s figures on one device."""
+    ratio = bf16_gflops / fp32_gflops
+    if ratio < BF16_EMULATED_BELOW:
+        return False, (f"bf16 matmul runs at {ratio:.2f}x float32 here ({1 / ratio:.0f}x slower): this processor "
+                       "has no bf16 arithmetic, so it is emulated; keep float32 for speed")
+    if ratio < 1.2:
+        return True, (f"bf16 matmul runs at {ratio:.1f}x float32 here: about as fast, native but no faster at "
+                      "this size; bf16 helps with larger matrices or to save memory")
+    return True, f"bf16 matmul runs at {ratio:.1f}x float32 here: this processor multiplies bf16 natively"

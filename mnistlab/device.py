@@ -116,7 +116,7 @@ def check_seed(seed: object, maximum: int = MAX_SEED) -> int:
     return seed
 
 
-def seed_everything(seed: int = 0, deterministic: bool = True) -> None:
+def seed_everything(seed: int = 0) -> None:
     """Seed Python, NumPy and PyTorch; ask for deterministic kernels where PyTorch has them."""
     check_seed(seed)
     random.seed(seed)
@@ -127,11 +127,10 @@ def seed_everything(seed: int = 0, deterministic: bool = True) -> None:
     except ImportError:  # numpy is optional for torch
         pass
     torch.manual_seed(seed)  # seeds the CPU and every CUDA device
-    if deterministic:
-        # cuBLAS needs this for deterministic matmuls; harmless elsewhere.
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True, warn_only=True)
-        torch.backends.cudnn.benchmark = False
+    # cuBLAS needs this for deterministic matmuls; harmless elsewhere.
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.benchmark = False
 
 
 # glibc's mallopt parameters (malloc.h) and their documented defaults on 64-bit Linux.

@@ -25,6 +25,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+__all__ = ["MODEL_NAMES", "CompactCNN", "SeedCNN", "build_model", "check_input", "count_parameters"]
+
 #: Names ``build_model`` (and ``python -m mnistlab train --model``) accept.
 MODEL_NAMES = ("seed", "compact")
 
@@ -108,9 +110,9 @@ class CompactCNN(nn.Module):
         return self.classifier(x)
 
 
-def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
-    """How many numbers the model learns (all parameters, or only those with requires_grad)."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+def count_parameters(model: nn.Module) -> int:
+    """How many numbers the model learns: the sizes of all its parameters, added up."""
+    return sum(p.numel() for p in model.parameters())
 
 
 def build_model(name: str) -> nn.Module:

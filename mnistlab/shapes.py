@@ -17,6 +17,8 @@ from torch import nn
 
 from .device import model_device
 
+__all__ = ["conv2d_out", "pool2d_out", "print_shapes", "trace_shapes"]
+
 
 def _positive_int(name: str, value: object, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
@@ -51,17 +53,17 @@ def pool2d_out(h: int, kernel: int, stride: int | None = None, padding: int = 0,
 
 
 def trace_shapes(
-    model: nn.Module, input_shape: tuple[int, ...] = (1, 1, 28, 28), leaves_only: bool = True
+    model: nn.Module, input_shape: tuple[int, ...] = (1, 1, 28, 28)
 ) -> list[tuple[str, str, tuple[int, ...]]]:
     """Run a zero input through ``model``; return ``(name, layer type, output shape)`` for each layer.
 
-    ``leaves_only`` keeps layers without children (Conv2d, ReLU, ...), skipping containers such as
-    Sequential. The model is put in eval mode for the trace and restored afterwards.
+    Only layers without children (Conv2d, ReLU, ...) are listed, not containers such as Sequential.
+    The model is put in eval mode for the trace and restored afterwards.
     """
     records: list[tuple[str, str, tuple[int, ...]]] = []
     hooks = []
     for name, module in model.named_modules():
-        if module is model or (leaves_only and any(True for _ in module.children())):
+        if module is model or any(True for _ in module.children()):  # containers: their layers are listed
             continue
 
         def hook(mod: nn.Module, args: tuple, output: torch.Tensor, name: str = name) -> None:

@@ -1,102 +1,32 @@
-"""Training plumbing: a metric recorder (``History``) for the course's training loops.
+"""Training: ``fit`` trains a model for some epochs; ``train_one_epoch`` and ``evaluate`` are its halves.
 
-Introduced in notebook 03-05 (the loss printed every epoch becomes a curve) and
-used by ``fit`` in notebook 07.
+Taught in notebook 07 and used by notebooks 08 and 10 and by the command line. It is the seed's training
+loop, corrected: the running loss is averaged over batches (the seed divided the sum of per-batch means
+by the number of samples, about batch_size times too small), accuracy is counted without ``.data``, and
+the model is in train mode while it learns and in eval mode (dropout off) under ``torch.inference_mode()``
+while it is tested. The same loop runs faster with ``fast=True`` (see ``mnistlab.fast``) and
+data-parallel under ``torchrun`` (see ``mnistlab.distributed``); ``fit`` records a ``History``.
+A little over 300 lines, all one job: the loop, the checks at its door and the data forms it accepts.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 
 import torch
 from tqdm.auto import tqdm
 
-from . import device as devicelib
 from . import distributed
+from .checkpoint import check_can_save, load_checkpoint, peek_checkpoint, save_checkpoint
 from .data import iterate_batches
+from .device import check_seed, get_device, model_device
+from .fast import bf16_autocast, bf16_autocast_available, fast_path, to_device
+from .history import History
 
-
-class History:
-    """Named metrics recorded per step or per epoch, as plain lists of floats.
-
-    >>> h = History(); h.log(loss=2.0, acc=0.5); h.log(loss=1.0); h["loss"]
-    [2.0, 1.0]
-    """
-
-    def __init__(self, metrics: Mapping[str, Iterable[float]] | None = None) -> None:
-        self.metrics: dict[str, list[float]] = {}
-        for name, values in (metrics or {}).items():
-            self.metrics[str(name)] = [self._check(name, v) for v in values]
-
-    @staticmethod
-    def _check(name: str, value: object) -> float:
-        try:
-            number = float(value)  # accepts Python numbers and one-element tensors
-        except (TypeError, ValueError, RuntimeError) as exc:
-            raise TypeError(f"metric {name!r} must be a number, got {type(value).__name__}: {value!r}") from exc
-        if math.isnan(number):
-            raise ValueError(f"metric {name!r} is NaN: training has diverged (lower the learning rate?)")
-        return number
-
-    def log(self, **values: float) -> None:
-        """Append one value to each named metric (names may differ from call to call)."""
-        if not values:
-            raise ValueError("log() needs at least one metric, e.g. log(loss=0.3)")
-        for name, value in values.items():
-            self.metrics.setdefault(name, []).append(self._check(name, value))
-
-    def __getitem__(self, name: str) -> list[float]:
-        if name not in self.metrics:
-            raise KeyError(f"no metric {name!r}; recorded: {sorted(self.metrics) or 'none yet'}")
-        return self.metrics[name]
-
-    def __contains__(self, name: object) -> bool:
-        return name in self.metrics
-
-    def __len__(self) -> int:
-        return max((len(v) for v in self.metrics.values()), default=0)
-
-    def last(self, name: str) -> float:
-        """The latest value of ``name``."""
-        values = self[name]
-        if not values:
-            raise KeyError(f"metric {name!r} has no values yet")
-        return values[-1]
-
-    def best(self, name: str, mode: str = "max") -> tuple[int, float]:
-        """``(index, value)`` of the best value of ``name``: ``mode`` is ``"max"`` or ``"min"``."""
-        if mode not in ("max", "min"):
-            raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
-        values = self[name]
-        if not values:
-            raise KeyError(f"metric {name!r} has no values yet")
-        pick = max if mode == "max" else min
-        index = pick(range(len(values)), key=values.__getitem__)
-        return index, values[index]
-
-    def to_dict(self) -> dict[str, list[float]]:
-        """A copy as a dict of float lists (what a checkpoint stores)."""
-        return {name: list(values) for name, values in self.metrics.items()}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Iterable[float]]) -> History:
-        """Rebuild from ``to_dict()``'s output."""
-        return cls(data)
-
-    def __repr__(self) -> str:
-        parts = ", ".join(f"{name}: {len(values)}" for name, values in self.metrics.items())
-        return f"History({parts})"
-
-
-# ---------------------------------------------------------------- fit and evaluate (notebook 07)
-#
-# The seed's training loop, corrected: the running loss is averaged over batches (the seed divided the
-# sum of per-batch means by the number of samples, about batch_size times too small), accuracy is counted
-# without ``.data``, the model is in train mode while it learns and in eval mode (dropout off) under
-# ``torch.inference_mode()`` while it is tested.
+__all__ = ["PROGRESS_ENV", "RESUME_SETTINGS", "check_data", "evaluate", "fit", "make_adam", "progress_enabled",
+           "train_one_epoch"]
 
 PROGRESS_ENV = "MNISTLAB_PROGRESS"  # set to 0 to hide every progress bar
 
@@ -114,77 +44,6 @@ def make_adam(model: torch.nn.Module, lr: float = 1e-3) -> torch.optim.Adam:
         return torch.optim.Adam(model.parameters(), lr=lr, fused=True)
     except (RuntimeError, ValueError, TypeError):  # older torch, or a device without a fused kernel
         return torch.optim.Adam(model.parameters(), lr=lr)
-
-
-#: CPU flags of native bf16 arithmetic: AMX tiles (Intel Sapphire Rapids and later) and AVX512-BF16 dot
-#: products (Intel Cooper Lake, AMD Zen 4). The seed's CNN trained 1.9x faster under bf16 autocast on a
-#: 2-core AMD EPYC with avx512_bf16 (no AMX); CPUs without either emulate bf16, slower than fp32.
-BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
-
-
-def bf16_autocast_available(device: torch.device | str) -> bool:
-    """True where bf16 autocast pays off: CUDA GPUs with bf16, CPUs with AMX-bf16 or AVX512-BF16."""
-    device = torch.device(device)
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    if device.type == "cpu":
-        return any(flag in devicelib.cpu_flags() for flag in BF16_CPU_FLAGS)
-    return False
-
-
-def _autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager:
-    """bf16 autocast on ``device`` when enabled, else a context that changes nothing."""
-    if not enabled:
-        return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=torch.bfloat16)
-
-
-#: Pooling layers whose backward is slow when its gradient and its input are in different memory layouts.
-POOL_TYPES = (torch.nn.MaxPool2d, torch.nn.AvgPool2d, torch.nn.AdaptiveMaxPool2d, torch.nn.AdaptiveAvgPool2d)
-
-
-def _to_channels_last(grad: torch.Tensor) -> torch.Tensor:
-    return grad.contiguous(memory_format=torch.channels_last)
-
-
-def _pool_output_hook(_module: torch.nn.Module, _inputs: tuple, output: object) -> None:
-    if (isinstance(output, torch.Tensor) and output.requires_grad and output.dim() == 4
-            and output.is_contiguous(memory_format=torch.channels_last)):
-        output.register_hook(_to_channels_last)  # its gradient, before it reaches the pooling's backward
-
-
-@contextlib.contextmanager
-def channels_last_pool_grads(model: torch.nn.Module):
-    """While the block runs, pooling layers with channels_last outputs get channels_last gradients.
-
-    Why: a channels_last activation that is then flattened (``x.flatten(1)`` before a Linear) gets its
-    gradient back in the default (NCHW) layout. The pooling layer's backward, handed an NCHW gradient
-    and a channels_last input, converts both and converts its result back: three full copies of the
-    largest activation per step. Converting the small pooled gradient once instead made SeedCNN's
-    ``fit(fast=True)`` step about 6% faster on the course's CPU. The numbers are the same: only the
-    layout changes. Hooks are removed when the block ends.
-    """
-    handles = [m.register_forward_hook(_pool_output_hook) for m in model.modules() if isinstance(m, POOL_TYPES)]
-    try:
-        yield
-    finally:
-        for handle in handles:
-            handle.remove()
-
-
-@contextlib.contextmanager
-def fast_path(model: torch.nn.Module, device: torch.device | str, enabled: bool = True):
-    """What ``fit(fast=True)`` sets up around its training: channels_last weights, on the CPU freed memory
-    kept for reuse (``device.reuse_freed_memory``), and ``channels_last_pool_grads``. Undone on exit, except
-    the weights' layout. ``train_one_epoch(fast=True)`` / ``evaluate(fast=True)`` add the rest per batch.
-    """
-    if not enabled:
-        yield
-        return
-    model.to(memory_format=torch.channels_last)
-    with (devicelib.reuse_freed_memory(enabled=torch.device(device).type == "cpu"),
-          channels_last_pool_grads(model)):
-        yield
 
 
 def _is_tensor_pair(data: object) -> bool:
@@ -231,14 +90,24 @@ def check_data(data: object, name: str = "data") -> None:
         raise TypeError(f"{name} must be an (x, y) pair of tensors or a DataLoader, got {type(data).__name__}")
 
 
-def _check_fit_arguments(model: object, batch_size: object, lr: object, seed: object) -> None:
+def _check_fit_arguments(model: object, train_data: object, val_data: object, epochs: object,
+                         batch_size: object, lr: object, seed: object) -> None:
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}: {model!r:.60}")
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
+        raise ValueError(f"epochs must be an int >= 0, got {epochs!r}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
     if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < math.inf:
         raise ValueError(f"lr must be a positive number, got {lr!r}")
-    devicelib.check_seed(seed)
+    check_seed(seed)
+    check_data(train_data, "train_data")
+    if val_data is not None:
+        check_data(val_data, "val_data")
+    world = distributed.world_size()
+    if batch_size % world != 0:
+        raise ValueError(f"batch_size {batch_size} must divide evenly over {world} processes "
+                         f"(each takes batch_size // {world} images per step); use a multiple of {world}")
 
 
 #: What fit records in a checkpoint's ``settings``; resuming with other values is refused.
@@ -261,14 +130,6 @@ def _num_batches(data: object, batch_size: int, world_size: int = 1) -> int | No
     return len(data) if hasattr(data, "__len__") else None
 
 
-def _to_device(x: torch.Tensor, y: torch.Tensor, device: torch.device, fast: bool) -> tuple:
-    """A batch on ``device``; with ``fast``, the images in channels_last (NHWC), like the weights (see fit)."""
-    x, y = x.to(device), y.to(device)
-    if fast:
-        x = x.contiguous(memory_format=torch.channels_last)
-    return x, y
-
-
 def evaluate(
     model: torch.nn.Module,
     data: Data | Iterable,
@@ -285,7 +146,7 @@ def evaluate(
     """
     check_data(data)
     loss_fn = loss_fn or torch.nn.CrossEntropyLoss()
-    device = devicelib.model_device(model)
+    device = model_device(model)
     model.eval()  # dropout off: every neuron takes part, as it should at test time
     shard = distributed.is_active() and _is_tensor_pair(data) and not return_predictions
     if shard:  # rank r tests images r, r + world, r + 2 world, ...: each image exactly once over the ranks
@@ -298,8 +159,8 @@ def evaluate(
     predictions = []
     with torch.inference_mode():
         for x, y in _batches(data, batch_size, shuffle=False, generator=None):
-            x, y = _to_device(x, y, device, fast)
-            with _autocast(device, autocast):
+            x, y = to_device(x, y, device, channels_last=fast)
+            with bf16_autocast(device, autocast):
                 outputs = model(x).float()
             pred = outputs.argmax(dim=1)
             loss_sum += loss_fn(outputs, y).double() * len(y)  # the loss is a mean over the batch
@@ -337,7 +198,7 @@ def train_one_epoch(
     ``fast``: channels_last inputs and, where the hardware has it, bf16 autocast (see ``fit``).
     Under torchrun the loss and accuracy are averaged over all ranks.
     """
-    device = devicelib.model_device(model)
+    device = model_device(model)
     autocast = fast and bf16_autocast_available(device)
     model.train()  # dropout on while learning
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
@@ -345,9 +206,9 @@ def train_one_epoch(
     seen = 0
     steps = 0
     for x, y in batches:
-        x, y = _to_device(x, y, device, fast)
+        x, y = to_device(x, y, device, channels_last=fast)
         optimizer.zero_grad()
-        with _autocast(device, autocast):  # bf16 matmuls and convolutions; the loss is computed in fp32
+        with bf16_autocast(device, autocast):  # bf16 matmuls and convolutions; the loss is computed in fp32
             outputs = model(x)
             loss = loss_fn(outputs, y)
         loss.backward()
@@ -377,7 +238,6 @@ def fit(
     batch_size: int = 64,
     device: torch.device | str | None = None,
     seed: int = 0,
-    history: History | None = None,
     val_data: Data | Iterable | None = None,
     checkpoint: str | os.PathLike | None = None,
     resume: str | os.PathLike | None = None,
@@ -398,22 +258,14 @@ def fit(
     since the saved optimizer state and batch order would quietly overrule them. A ``checkpoint`` that could
     not be written is refused before training starts (CheckpointError), not after the first epoch.
 
-    ``fast=True``: channels_last, bf16 autocast on CPUs with AMX-bf16 or AVX512-BF16 and on CUDA GPUs,
-    and on the CPU freed memory kept for reuse during training (see below); give it
-    a larger ``batch_size`` too (256: ``python -m mnistlab train --fast`` does). Under ``torchrun``
+    ``fast=True``: the same loop with channels_last, bf16 autocast on CPUs with AMX-bf16 or AVX512-BF16
+    and on CUDA GPUs, and on the CPU freed memory kept for reuse (``mnistlab.fast`` says what and why);
+    give it a larger ``batch_size`` too (256: ``python -m mnistlab train --fast`` does). Under ``torchrun``
     (``mnistlab.distributed.setup`` called first) the model is wrapped in DistributedDataParallel, each
     rank trains on ``batch_size // world_size`` images of every global batch of ``batch_size``, and only
     rank 0 shows progress and writes the checkpoint.
     """
-    from .checkpoint import check_can_save, load_checkpoint, peek_checkpoint, save_checkpoint
-    from .device import get_device
-
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
-        raise ValueError(f"epochs must be an int >= 0, got {epochs!r}")
-    _check_fit_arguments(model, batch_size, lr, seed)
-    check_data(train_data, "train_data")
-    if val_data is not None:
-        check_data(val_data, "val_data")
+    _check_fit_arguments(model, train_data, val_data, epochs, batch_size, lr, seed)
     settings = {"lr": lr, "seed": seed, "batch_size": batch_size, "fast": bool(fast)}
     if optimizer is not None:  # the caller's optimizer decides the learning rate
         del settings["lr"]
@@ -423,42 +275,27 @@ def fit(
         check_can_save(checkpoint)
     device = get_device(str(device)) if device is not None else get_device()
     model.to(device)
-    # What the fast path (fast=True) changes; the training loop is the same one:
-    # 1. channels_last: conv weights (and, in train_one_epoch, the images) stored as NHWC, the layout
-    #    oneDNN (CPU) and cuDNN (GPU) convolutions run fastest in;
-    # 2. bf16 autocast where the hardware multiplies bf16 natively (bf16_autocast_available): matmuls and
-    #    convolutions in bf16, weights, optimizer and loss stay fp32 (so accuracy does not suffer);
-    # 3. fused Adam (make_adam, the default here too) and tensor data batched by iterate_batches;
-    # 4. on the CPU, freed memory kept for the next step (device.reuse_freed_memory) instead of being
-    #    handed back to the operating system and faulted in again, page by page, at every step;
-    # 5. pooling layers handed their gradient in their input's layout (channels_last_pool_grads).
-    world = distributed.world_size()
-    if batch_size % world != 0:
-        raise ValueError(f"batch_size {batch_size} must divide evenly over {world} processes "
-                         f"(each takes batch_size // {world} images per step); use a multiple of {world}")
-    with fast_path(model, device, enabled=fast):  # 1, 4 and 5 above; 2 and 3 happen in the loop
-        rank_batch = batch_size // world  # the global batch is split over the ranks
+    with fast_path(model, device, enabled=fast):
         train_model = distributed.wrap(model, device)  # DistributedDataParallel under torchrun, else the model
         optimizer = optimizer or make_adam(model, lr)
         loss_fn = torch.nn.CrossEntropyLoss()
-        history = history if history is not None else History()
         generator = torch.Generator().manual_seed(seed)  # the batch order, a new one each epoch
         torch.manual_seed(seed)  # dropout masks
-        start = 0
+        history, start = History(), 0
         if resume is not None:
             saved = load_checkpoint(resume, model, optimizer, generator=generator, restore_rng=True)
-            start = saved["epoch"]
-            history.metrics = History.from_dict(saved["history"]).metrics
+            history, start = History.from_dict(saved["history"]), saved["epoch"]
             if start > epochs:
                 raise ValueError(f"{os.fspath(resume)} has {start} epochs done; asked for epochs={epochs} in total")
+        world = distributed.world_size()
+        rank_batch = batch_size // world  # the global batch is split over the ranks
         show = progress_enabled(progress) and distributed.rank() == 0  # one progress bar, not one per rank
         for epoch in range(start, epochs):
             # same generator (same seed) on every rank: identical shuffles, each rank takes its share
             batches = _batches(train_data, rank_batch, shuffle=True, generator=generator,
                                rank=distributed.rank(), world_size=world)
-            bar = tqdm(total=_num_batches(train_data, rank_batch, world), desc=f"epoch {epoch + 1}/{epochs}",
-                       unit="batch", disable=not show, leave=True)
-            try:
+            with tqdm(total=_num_batches(train_data, rank_batch, world), desc=f"epoch {epoch + 1}/{epochs}",
+                      unit="batch", disable=not show, leave=True) as bar:
                 train_loss, train_acc = train_one_epoch(train_model, batches, optimizer, loss_fn,
                                                         bar if show else None, fast=fast)
                 metrics = {"train_loss": train_loss, "train_acc": train_acc}
@@ -466,8 +303,6 @@ def fit(
                     result = evaluate(model, val_data, loss_fn=loss_fn, fast=fast)
                     metrics.update(val_loss=result["loss"], val_acc=result["accuracy"])
                 bar.set_postfix({k: f"{v:.4f}" for k, v in metrics.items()})
-            finally:
-                bar.close()
             history.log(**metrics)
             if checkpoint is not None and distributed.rank() == 0:  # the ranks hold the same weights: one file
                 save_checkpoint(checkpoint, model, optimizer, epoch=epoch + 1, history=history.to_dict(),

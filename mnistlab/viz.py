@@ -1,8 +1,14 @@
 """Pictures that answer a student's question in one call.
 
-``plot_losses`` (notebooks 03-05, 07, 10): how did the loss move? ``show_grid``
-(notebooks 06-07): what do these digits look like, and which did the model get wrong?
-``model_graph`` / ``show_graph`` (notebook 09): which operations does autograd record?
+``plot_losses`` (notebooks 03-05, 07, 10): how did the loss move? ``plot_history`` (notebooks 07, 10):
+how did training and validation go, epoch by epoch? ``show_grid`` (notebooks 06-07): what do these
+digits look like, and which did the model get wrong? ``plot_confusion_matrix`` (notebook 07): which
+digits are mistaken for which? ``model_graph`` / ``show_graph`` (notebook 09): which operations does
+autograd record?
+
+A history here is anything shaped like one: a ``mnistlab.history.History`` (read through its
+``.metrics``) or any mapping of metric names to lists of numbers, such as a plain dict. Nothing here
+imports the training side. Over 300 lines, one job: the pictures the notebooks draw with mnistlab.
 """
 
 from __future__ import annotations
@@ -11,27 +17,50 @@ import re
 import shutil
 import warnings
 from collections.abc import Mapping, Sequence
+from typing import Protocol
 
 import matplotlib.pyplot as plt
 import torch
 
 from .data import MNIST_MEAN, MNIST_STD
-from .train import History
+
+__all__ = ["GRAPHVIZ_MISSING", "GraphView", "HasMetrics", "HistoryLike", "denormalize", "find_dot", "model_graph",
+           "plot_confusion_matrix", "plot_history", "plot_losses", "show_graph", "show_grid"]
+
+class HasMetrics(Protocol):
+    """What viz reads from a ``History``: its ``{metric: values}`` mapping."""
+
+    metrics: Mapping[str, Sequence[float]]
+
+
+HistoryLike = HasMetrics | Mapping[str, Sequence[float]]
+
+
+def _metrics(history: object) -> Mapping[str, Sequence[float]] | None:
+    """The ``{metric: values}`` mapping of a history-shaped object, or None when it is not one."""
+    metrics = getattr(history, "metrics", history)
+    return metrics if isinstance(metrics, Mapping) else None
+
+
+def _metric(metrics: Mapping[str, Sequence[float]], name: str) -> list[float]:
+    """The values of one metric, as floats; a KeyError naming the recorded ones when it is missing."""
+    if name not in metrics:
+        raise KeyError(f"no metric {name!r}; recorded: {sorted(metrics) or 'none yet'}")
+    return [float(v) for v in metrics[name]]
 
 
 def plot_losses(
-    histories: History | Mapping[str, History | Sequence[float]] | Sequence[float],
+    histories: HistoryLike | Mapping[str, HistoryLike | Sequence[float]] | Sequence[float],
     metric: str = "loss",
     ax: plt.Axes | None = None,
     logy: bool | None = None,
-    xlabel: str = "epoch",
     title: str | None = None,
 ) -> plt.Axes:
-    """Plot one or several loss curves, labelled; log scale when the values span over 100x.
+    """Plot one or several loss curves against the epoch, labelled; log scale when the values span over 100x.
 
-    ``histories`` is a ``History``, a list of floats, or a dict ``{label: History or list}``.
+    ``histories`` is a ``History``, a list of floats, or a dict ``{label: History, metric dict or list}``.
     """
-    if isinstance(histories, History) or (
+    if hasattr(histories, "metrics") or (
         isinstance(histories, Sequence) and not isinstance(histories, (str, bytes))
     ):
         histories = {metric: histories}
@@ -44,7 +73,8 @@ def plot_losses(
         raise ValueError("histories is an empty dict: pass at least one {label: History/list} curve")
     curves = {}
     for label, h in histories.items():
-        values = h[metric] if isinstance(h, History) else [float(v) for v in h]
+        metrics = _metrics(h)
+        values = _metric(metrics, metric) if metrics is not None else [float(v) for v in h]
         if not values:
             raise ValueError(f"curve {label!r} has no values to plot")
         curves[label] = values
@@ -58,7 +88,7 @@ def plot_losses(
         logy = len(positive) == len(everything) and max(positive) / min(positive) > 100
     if logy:
         ax.set_yscale("log")
-    ax.set_xlabel(xlabel)
+    ax.set_xlabel("epoch")
     ax.set_ylabel(metric + (" (log scale)" if logy else ""))
     if title:
         ax.set_title(title)
@@ -259,15 +289,22 @@ def model_graph(model: torch.nn.Module, example_input: torch.Tensor, max_chars: 
     return show_graph(output, params=dict(model.named_parameters()), max_chars=max_chars)
 
 
-def plot_history(history: History, title: str | None = None) -> plt.Figure:
-    """Loss and accuracy per epoch side by side: training curves, and validation ones when recorded."""
+def plot_history(history: HistoryLike, title: str | None = None) -> plt.Figure:
+    """Loss and accuracy per epoch side by side: training curves, and validation ones when recorded.
+
+    ``history``: a ``History`` or a dict of metric lists with ``train_loss``/``train_acc`` and, optionally,
+    ``val_loss``/``val_acc`` (what ``fit`` records).
+    """
+    metrics = _metrics(history)
+    if metrics is None:
+        raise TypeError(f"history must be a History or a dict of metric lists, got {type(history).__name__}")
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.2))
     for ax, metric in ((ax_loss, "loss"), (ax_acc, "acc")):
         for split in ("train", "val"):
             name = f"{split}_{metric}"
-            if name in history and history[name]:
-                epochs = range(1, len(history[name]) + 1)
-                ax.plot(epochs, history[name], marker="o", label=split)
+            if metrics.get(name):
+                values = _metric(metrics, name)
+                ax.plot(range(1, len(values) + 1), values, marker="o", label=split)
         ax.set_xlabel("epoch")
         ax.set_ylabel("accuracy" if metric == "acc" else "loss")
         ax.grid(True, alpha=0.3)

@@ -3,11 +3,13 @@
 Taught in notebook 06 (数据预览和装载); with ``model=`` it marks the wrong predictions
 of a trained network (notebook 07 onwards). ``DigitGridState`` holds the state and draws
 the page with PIL: plain Python, callable and testable without a browser.
-``DigitGridBrowser`` only wires ipywidgets controls to it.
+``DigitGridBrowser`` only wires ipywidgets controls to it. Over 300 lines, one job: the browser,
+its state and the drawing of its page belong together.
 """
 
 from __future__ import annotations
 
+import functools
 import html
 import io
 import math
@@ -23,9 +25,11 @@ from torchvision import transforms
 from .data import load_mnist, normalize
 from .device import check_seed, model_device
 
+__all__ = ["AUGMENTATIONS", "BATCH_SIZES", "GRID_WIDTH", "MAX_SEED", "SPLITS", "DigitGridBrowser", "DigitGridState",
+           "render_grid", "render_message"]
+
 SPLITS = ("train", "test")
 BATCH_SIZES = (16, 32, 64)
-LABELS = ("all", 0, 1, 2, 3, 4, 5, 6, 7, 8, 9)
 
 #: The augmentations of notebook 06's gallery; each takes and returns a 28x28 PIL image.
 AUGMENTATIONS: dict[str, Callable | None] = {
@@ -49,11 +53,10 @@ GRID_WIDTH = NCOLS * (28 * SCALE + 2 * PAD)  # pixels across a page of digits
 MAX_SEED = 2**32 - 1
 
 
+@functools.cache
 def _font() -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
     """PIL's built-in font, loaded once."""
-    if not hasattr(_font, "cached"):
-        _font.cached = ImageFont.load_default()
-    return _font.cached
+    return ImageFont.load_default()
 
 
 def _png(image: Image.Image) -> bytes:
@@ -375,21 +378,14 @@ class DigitGridBrowser(widgets.VBox):
     """An ipywidgets browser of MNIST digits: split, page, batch size, label filter, augmentation, predictions.
 
     ``DigitGridBrowser()`` shows the sample's test split; ``model=net`` marks wrong predictions in red.
-    All the logic is in ``self.state`` (a ``DigitGridState``); the controls only call its setters.
+    ``source`` and the keyword options (``split``, ``model``, ``batch_size``, ``seed``, ``predictions``, ...)
+    are ``DigitGridState``'s, passed on unchanged. All the logic is in ``self.state``; the controls only
+    call its setters.
     """
 
-    def __init__(
-        self,
-        source: str | object = "sample",
-        split: str = "test",
-        model: nn.Module | None = None,
-        batch_size: int = 64,
-        seed: int = 0,
-        predictions: dict[str, object] | None = None,
-    ) -> None:
+    def __init__(self, source: str | object = "sample", **state_options: object) -> None:
         w = widgets
-        self.state = DigitGridState(source, split=split, model=model, batch_size=batch_size, seed=seed,
-                                    predictions=predictions)
+        self.state = DigitGridState(source, **state_options)
         self._syncing = False
         self.split_control = w.Dropdown(
             options=list(SPLITS), value=self.state.split, description="split",

@@ -11,8 +11,9 @@ import torch
 from mnistlab import device as devicelib
 from mnistlab.cli import main
 from mnistlab.data import mnist_tensors
+from mnistlab.fast import bf16_autocast_available, channels_last_pool_grads, fast_path
 from mnistlab.models import CompactCNN
-from mnistlab.train import bf16_autocast_available, channels_last_pool_grads, evaluate, fast_path, fit
+from mnistlab.train import evaluate, fit
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,9 @@ import torch
 from torch import nn
 
 from mnistlab.data import mnist_tensors
+from mnistlab.history import History
 from mnistlab.models import CompactCNN
-from mnistlab.train import History, evaluate, fit, make_adam, progress_enabled
+from mnistlab.train import evaluate, fit, make_adam, progress_enabled
 
 
 class NearestValue(nn.Module):

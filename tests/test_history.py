@@ -1,4 +1,4 @@
-"""mnistlab.train.History: the loss (and other metrics) a training loop records."""
+"""mnistlab.history.History: the loss (and other metrics) a training loop records."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from mnistlab.train import History
+from mnistlab.history import History
 
 
 def test_log_appends_one_value_per_metric_per_call():

@@ -9,7 +9,7 @@ matplotlib.use("Agg")  # no display needed
 import matplotlib.pyplot as plt
 import pytest
 
-from mnistlab.train import History
+from mnistlab.history import History
 from mnistlab.viz import plot_losses
 
 
