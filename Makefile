@@ -23,7 +23,7 @@ XDIST := -n 2 --dist loadfile
 # Every compared output is checked to be the same with 1 and 2 threads.
 TEST_THREADS := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 
-.PHONY: setup lab test lint unit nbval notebooks clean
+.PHONY: setup lab test lint unit nbval notebooks clean doctor wheelhouse
 
 setup:
 	@bash scripts/setup.sh
@@ -40,6 +40,18 @@ test: setup lint
 
 lint: setup
 	$(BIN)/ruff check .
+
+# Is this machine ready? One line per check (packages, device, data, cache, Graphviz, JupyterLab);
+# exit status 1 if any line says FAIL.
+doctor: setup
+	$(BIN)/python -m mnistlab doctor
+
+# A classroom without internet: run this on one machine with internet (same operating system, processor
+# kind and Python as the seats), then copy the project folder with wheelhouse/ to every seat; there
+# `make lab` and `make test` install from wheelhouse/ and never ask a package index.
+wheelhouse:
+	@test -x $(BIN)/python || $${PYTHON:-python3} -m venv $(VENV)
+	@bash scripts/install_requirements.sh --download $(BIN)/python
 
 # Fast loops for maintainers.
 unit: setup

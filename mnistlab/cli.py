@@ -1,4 +1,5 @@
-"""The command line: ``python -m mnistlab train ...`` trains a model and prints its metrics as JSON.
+"""The command line: ``python -m mnistlab train ...`` trains a model and prints its metrics as JSON;
+``python -m mnistlab doctor`` checks whether this machine is ready for the course (``mnistlab.doctor``).
 
 Progress bars go to stderr; the last line on stdout is one JSON object, so scripts can read it::
 
@@ -114,7 +115,18 @@ def build_parser() -> argparse.ArgumentParser:
                                        description="Train a model; the last stdout line is JSON metrics.")
     add_train_arguments(train_parser)
     train_parser.set_defaults(func=train)
+    doctor_parser = commands.add_parser("doctor", help="check whether this machine is ready for the course",
+                                        description="Check Python, packages, device, data, cache, Graphviz and "
+                                        "JupyterLab; exit status 1 if any line says FAIL.")
+    doctor_parser.set_defaults(func=doctor)
     return parser
+
+
+def doctor(args: argparse.Namespace) -> int:
+    """Run ``doctor``: print the report; return the exit status (an int, which ``main`` returns as is)."""
+    from .doctor import main as doctor_main
+
+    return doctor_main()
 
 
 def _load_data(spec: str) -> tuple[str, tuple, tuple]:
@@ -236,8 +248,9 @@ def _train(args: argparse.Namespace, device: torch.device) -> dict:
     from . import distributed
     from .checkpoint import CheckpointError
     from .device import seed_everything, synchronize
+    from .fast import bf16_autocast_available
     from .models import build_model, count_parameters
-    from .train import bf16_autocast_available, evaluate, fit
+    from .train import evaluate, fit
 
     source, (x_train, y_train), (x_test, y_test) = _load_data(args.data)
     if args.limit is not None:
@@ -324,7 +337,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         with _stop_on_signals():
-            metrics = args.func(args)
+            result = args.func(args)
     except (UsageError, MNISTDataError) as exc:
         parser.exit(2, f"{parser.prog}: error: {exc}\n")
     except KeyboardInterrupt as exc:
@@ -332,8 +345,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         kept = getattr(args, "checkpoint", None)
         tail = f"; {kept} holds the last finished epoch" if kept is not None and kept.is_file() else ""
         parser.exit(128 + int(signum), f"{parser.prog}: stopped by {signal.Signals(signum).name}{tail}\n")
-    if metrics is not None:  # under torchrun only rank 0 reports
-        print(json.dumps(metrics), flush=True)
+    if isinstance(result, int):  # doctor: its exit status (it printed its report)
+        return result
+    if result is not None:  # train's metrics; under torchrun only rank 0 reports
+        print(json.dumps(result), flush=True)
     return 0
 
 

@@ -15,14 +15,12 @@ if [ ! -x "$VENV/bin/python" ]; then
     "$PYTHON" -m venv "$VENV"
 fi
 
+# requirements.txt, then mnistlab in editable mode: from wheelhouse/ when it holds wheels (a classroom
+# without internet: see `make wheelhouse`), else from the package index. The script says which.
 if [ ! -f "$STAMP" ] || [ requirements.txt -nt "$STAMP" ] || [ pyproject.toml -nt "$STAMP" ]; then
-    echo "mnistlab: installing requirements.txt into $VENV (first time: a few minutes)"
-    "$VENV/bin/pip" install -q --disable-pip-version-check -r requirements.txt 2>&1 \
-        | grep -v "is ignored: it is neither a file nor a directory" || true
+    bash scripts/install_requirements.sh "$VENV/bin/python" .
     "$VENV/bin/pip" show torch >/dev/null  # fail here, clearly, if torch did not install
-    "$VENV/bin/pip" install -q --disable-pip-version-check --no-deps --no-build-isolation -e . 2>&1 \
-        | grep -v "is ignored: it is neither a file nor a directory" || true
-    "$VENV/bin/python" -c "import mnistlab" 
+    "$VENV/bin/python" -c "import mnistlab"
     touch "$STAMP"
 fi
 
