@@ -15,6 +15,9 @@ size, lr, seed, fast): options left out take the checkpoint's values, and an opt
 value is refused. SIGTERM and SIGHUP stop a run like Ctrl-C: one line, the last checkpoint intact.
 Under torchrun, ``--batch-size`` is the global batch (split evenly over the processes); only rank 0
 prints progress and the JSON line and writes the checkpoint.
+
+Its length is one job: the options, how a resume settles them, and one-line errors for each way a
+run can be refused or stopped.
 """
 
 from __future__ import annotations
@@ -28,12 +31,20 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from .models import MODEL_NAMES
+import torch
 
-if TYPE_CHECKING:
-    import torch
+from . import distributed
+from .checkpoint import CheckpointError, check_can_save, peek_checkpoint
+from .data import MNISTDataError, command_line_wording, mnist_tensors
+from .device import get_device, seed_everything, synchronize
+from .distributed import env_info
+from .doctor import main as doctor_main
+from .fast import bf16_autocast_available
+from .models import MODEL_NAMES, build_model, count_parameters
+from .train import evaluate, fit
+
+__all__ = ["main", "build_parser", "add_train_arguments", "train", "doctor", "UsageError"]
 
 
 class UsageError(Exception):
@@ -124,14 +135,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def doctor(args: argparse.Namespace) -> int:
     """Run ``doctor``: print the report; return the exit status (an int, which ``main`` returns as is)."""
-    from .doctor import main as doctor_main
-
     return doctor_main()
 
 
 def _load_data(spec: str) -> tuple[str, tuple, tuple]:
     """(source name for the report, train tensors, test tensors) for --data sample|full|PATH."""
-    from .data import command_line_wording, mnist_tensors
 
     if spec in ("sample", "full"):
         source, root = spec, None
@@ -147,7 +155,6 @@ def _load_data(spec: str) -> tuple[str, tuple, tuple]:
 
 def train(args: argparse.Namespace) -> dict | None:
     """Run ``train`` for parsed ``args``; return the metrics to print as JSON (None on ranks other than 0)."""
-    from . import distributed
 
     _check_files(args)
     _resolve_settings(args)
@@ -168,7 +175,6 @@ def train(args: argparse.Namespace) -> dict | None:
 
 def _check_files(args: argparse.Namespace) -> None:
     """Refuse, before any work, a --resume that is missing and a --checkpoint that could not be written."""
-    from .checkpoint import CheckpointError, check_can_save
 
     for name in ("checkpoint", "resume"):
         path = getattr(args, name)
@@ -195,7 +201,6 @@ def _resolve_settings(args: argparse.Namespace) -> None:
     """
     args.start_epoch, saved = 0, {}
     if args.resume is not None:
-        from .checkpoint import CheckpointError, peek_checkpoint
 
         try:
             info = peek_checkpoint(args.resume)
@@ -230,10 +235,7 @@ def _resolve_settings(args: argparse.Namespace) -> None:
 def _device_for(name: str | None) -> torch.device:
     """The device to train on (``--device``, else $MNISTLAB_DEVICE, else auto); under torchrun with CUDA,
     the GPU numbered by LOCAL_RANK."""
-    import torch
 
-    from .device import get_device
-    from .distributed import env_info
 
     device = get_device(name)
     if device.type == "cuda" and device.index is None and env_info().world_size > 1:
@@ -243,14 +245,7 @@ def _device_for(name: str | None) -> torch.device:
 
 def _train(args: argparse.Namespace, device: torch.device) -> dict:
     """Load the data, build the model, fit, test; return the metrics (every rank runs this)."""
-    import torch
 
-    from . import distributed
-    from .checkpoint import CheckpointError
-    from .device import seed_everything, synchronize
-    from .fast import bf16_autocast_available
-    from .models import build_model, count_parameters
-    from .train import evaluate, fit
 
     source, (x_train, y_train), (x_test, y_test) = _load_data(args.data)
     if args.limit is not None:
@@ -333,7 +328,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m mnistlab`` and the ``mnistlab`` script; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)  # bad options: one line, exit status 2
-    from .data import MNISTDataError
 
     try:
         with _stop_on_signals():

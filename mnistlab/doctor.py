@@ -11,6 +11,8 @@ checked, what was found, and what to do when it is not OK. Statuses:
 Nothing here downloads anything or writes outside the cache folder (the writability check creates
 that folder and removes its probe file). ``torch`` is imported only by the checks that need it, so
 ``python -m mnistlab.doctor`` reports a missing or broken PyTorch instead of stopping at the import.
+
+Its length is one job: about fifteen checks, each short, with the version parsing they need.
 """
 
 from __future__ import annotations
@@ -25,6 +27,11 @@ import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+__all__ = ["Check", "OK", "INFO", "WARN", "FAIL", "run_checks", "render", "exit_status", "main",
+           "check_python", "check_packages", "check_cpu", "check_device", "check_threads", "check_sample",
+           "check_cache", "check_full_mnist", "check_graphviz", "check_widgets", "check_lab_settings",
+           "check_wheelhouse"]
 
 OK, INFO, WARN, FAIL = "OK", "INFO", "WARN", "FAIL"
 STATUSES = (OK, INFO, WARN, FAIL)
