@@ -1,6 +1,6 @@
 """Common-sense baselines: the scores a first model has to beat.
 
-Taught in notebook 00 (机器学习工作流, step 5), which computes them by hand; notebooks 07 and 10
+Taught in notebook 00 (机器学习工作流, step 5), which computes them by hand; notebooks 08 and 11
 reuse these functions to print "the bar to beat" beside a trained model.
 
 * ``majority_class_accuracy``: always answer the most frequent training label.

@@ -51,7 +51,7 @@ BF16_HARDWARE = {"amx_bf16": "AMX", "avx512_bf16": "AVX512-BF16"}
 
 SETUP_HINT = "run `make setup` in the project (or: pip install -r requirements.txt)"
 GRAPHVIZ_HINT = ("install Graphviz: apt install graphviz / brew install graphviz / conda install -c conda-forge "
-                 "graphviz (without it notebook 09 prints the graph's DOT source instead of a picture)")
+                 "graphviz (without it notebook 10 prints the graph's DOT source instead of a picture)")
 
 
 @dataclass(frozen=True)
@@ -387,7 +387,7 @@ def check_full_mnist() -> Check:
 
 
 def check_graphviz() -> Check:
-    """Graphviz's ``dot`` on PATH (renders torchviz graphs in notebook 09)."""
+    """Graphviz's ``dot`` on PATH (renders torchviz graphs in notebook 10)."""
     dot = shutil.which("dot")
     if dot is None:
         return Check(WARN, "graphviz", "`dot` not found on PATH", GRAPHVIZ_HINT)

@@ -1,7 +1,7 @@
 """``History``: named metrics recorded per step or per epoch, as plain lists of floats.
 
 Introduced in notebooks 03-05 (the loss printed every epoch becomes a curve that ``viz.plot_losses``
-draws); ``train.fit`` returns one (notebook 07) and a checkpoint stores its ``to_dict()``.
+draws); ``train.fit`` returns one (notebook 08) and a checkpoint stores its ``to_dict()``.
 It imports nothing from the rest of mnistlab: anything may record or read a history.
 """
 

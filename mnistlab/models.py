@@ -1,10 +1,10 @@
 """The course's CNNs: the seed's model as written (``SeedCNN``) and a fast one for demos (``CompactCNN``).
 
-Taught in notebook 07 (模型搭建和参数优化). Both take normalised MNIST images of shape
+Taught in notebook 08 (模型搭建和参数优化). Both take normalised MNIST images of shape
 ``(N, 1, 28, 28)`` and return ``(N, 10)`` logits (no softmax: ``CrossEntropyLoss`` wants logits).
 A wrong input shape is refused with a message naming the expected and the found shape, instead of
 the seed's ``x.view(-1, 14*14*128)``, which silently regroups the numbers of a wrong input into a
-different number of "samples" (notebook 07 shows how).
+different number of "samples" (notebook 08 shows how).
 
 ``SeedCNN`` vs ``CompactCNN`` on the course's 2-core CPU (AMD EPYC Zen 4, torch 2.14, idle machine,
 2026-11-27), 1 epoch on the 6,000-image sample with fused Adam and batch 64, then its 2,000 test images,

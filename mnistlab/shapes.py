@@ -1,6 +1,6 @@
 """Output sizes of convolution and pooling layers: the seed's formulas, and a tracer that checks them.
 
-Taught in notebook 07 (模型搭建和参数优化). For a square input of side ``h``::
+Taught in notebook 08 (模型搭建和参数优化). For a square input of side ``h``::
 
     conv:  out = floor((h + 2*padding - dilation*(kernel - 1) - 1) / stride) + 1
     pool:  out = floor((h + 2*padding - dilation*(kernel - 1) - 1) / stride) + 1   (stride defaults to kernel)

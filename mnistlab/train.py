@@ -1,6 +1,6 @@
 """Training: ``fit`` trains a model for some epochs; ``train_one_epoch`` and ``evaluate`` are its halves.
 
-Taught in notebook 07 and used by notebooks 08 and 10 and by the command line. It is the seed's training
+Taught in notebook 08 and used by notebooks 09 and 11 and by the command line. It is the seed's training
 loop, corrected: the running loss is averaged over batches (the seed divided the sum of per-batch means
 by the number of samples, about batch_size times too small), accuracy is counted without ``.data``, and
 the model is in train mode while it learns and in eval mode (dropout off) under ``torch.inference_mode()``

@@ -32,12 +32,12 @@ if ! cmp -s scripts/jupyterlab-overrides.json "$OVERRIDES"; then
     cp scripts/jupyterlab-overrides.json "$OVERRIDES"
 fi
 
-# Graphviz renders torchviz graphs (notebook 09). Optional: the notebook prints the DOT source without it.
+# Graphviz renders torchviz graphs (notebook 10). Optional: the notebook prints the DOT source without it.
 if ! command -v dot >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         echo "mnistlab: installing Debian's graphviz (for torchviz)"
         (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz >/dev/null) \
-            || echo "mnistlab: could not install graphviz; notebook 09 will print the DOT source instead"
+            || echo "mnistlab: could not install graphviz; notebook 10 will print the DOT source instead"
     else
         echo "mnistlab: Graphviz 'dot' not found (optional): install it with your package manager" \
              "(apt install graphviz / brew install graphviz / conda install -c conda-forge graphviz)"

@@ -1,4 +1,4 @@
-"""Computation-graph pictures (mnistlab.viz.show_graph / model_graph, notebook 09)."""
+"""Computation-graph pictures (mnistlab.viz.show_graph / model_graph, notebook 10)."""
 
 from __future__ import annotations
 
