@@ -4,6 +4,8 @@ VENV  := .venv
 BIN   := $(VENV)/bin
 
 # Everything the course writes stays inside the project (all git-ignored).
+# Jupyter's and IPython's folders: keep them as `export NAME := $(CURDIR)/.jupyter/SUB`: tests/test_browser.py
+# starts its JupyterLab with this same list (tests/conftest.py, jupyter_folders).
 export MNISTLAB_CACHE      ?= $(CURDIR)/.cache/mnistlab
 export MPLCONFIGDIR        := $(CURDIR)/.cache/matplotlib
 export JUPYTER_RUNTIME_DIR := $(CURDIR)/.jupyter/runtime
@@ -23,7 +25,7 @@ XDIST := -n 2 --dist loadfile
 # Every compared output is checked to be the same with 1 and 2 threads.
 TEST_THREADS := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 
-.PHONY: setup lab test lint unit nbval notebooks clean doctor wheelhouse
+.PHONY: setup lab test lint unit unit-fast nbval notebooks clean doctor wheelhouse student grade
 
 setup:
 	@bash scripts/setup.sh
@@ -53,9 +55,25 @@ wheelhouse:
 	@test -x $(BIN)/python || $${PYTHON:-python3} -m venv $(VENV)
 	@bash scripts/install_requirements.sh --download $(BIN)/python
 
+# The students' notebooks in student/ (git-ignored): solutions replaced by stubs, hidden tests removed.
+# A copy changed since it was written (a student's work) is kept: `make student FORCE=1` replaces it.
+student: setup
+	$(BIN)/python -m mnistlab student --out student $(if $(FORCE),--force)
+
+# Grade a class: SUBMISSIONS holds one folder per student, DIR/<student>/<notebook>.ipynb. Writes
+# $(GRADES) (one row per student, notebook and exercise) and prints a summary; nothing in DIR is changed.
+GRADES ?= grades.csv
+grade: setup
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=DIR [GRADES=grades.csv]"; exit 2; }
+	$(BIN)/python -m mnistlab grade "$(SUBMISSIONS)" --out "$(GRADES)"
+
 # Fast loops for maintainers.
 unit: setup
 	$(TEST_THREADS) $(BIN)/pytest $(XDIST) tests
+
+# The quick loop: the unit tests without those marked slow (over ~3 s each: subprocesses, JupyterLab, torchrun).
+unit-fast: setup
+	$(TEST_THREADS) $(BIN)/pytest $(XDIST) -m "not slow" tests
 
 nbval: setup
 	$(TEST_THREADS) $(BIN)/pytest $(XDIST) $(NBVAL) notebooks

@@ -5,7 +5,8 @@ layers, bottom first. A module imports only from its own layer (without cycles) 
 so the bottom can be read and tested alone; ``tests/test_layers.py`` reads every import and checks this.
 
 1. ``device``: where tensors live, seeding, memory reuse on the CPU. ``files``: writing files safely
-   (atomic, ordinary permissions, no litter). This file, ``mnistlab`` itself, imports nothing.
+   (atomic, ordinary permissions, no litter). This file, ``mnistlab`` itself, imports none of them; it
+   reads ``__version__`` from the installed package's metadata (the version is stated in pyproject.toml).
 2. ``data``: MNIST, offline by default. ``models``: the course's CNNs. ``checkpoint``: saving and
    loading models and training runs. ``baselines``: the scores a first model has to beat.
    ``history``: ``History``, the metrics a training loop records.
@@ -13,8 +14,16 @@ so the bottom can be read and tested alone; ``tests/test_layers.py`` reads every
    ``distributed``: data-parallel training under ``torchrun``. ``shapes``: layer output sizes.
    ``bench``: fair matmul timings.
 4. ``viz``: plots, digit grids and computation graphs. ``widgets``: the notebooks' digit browser.
+   ``exercises``: the exercises' checks (``check("08.2", answer)``) and their cells' layout.
 5. ``cli`` (with ``__main__``): the command line, ``python -m mnistlab train``. ``doctor``: whether this
-   machine is ready for the course (``python -m mnistlab doctor``).
+   machine is ready for the course (``python -m mnistlab doctor``). ``student``: the students' copies
+   of the notebooks (``python -m mnistlab student``). ``grade``: grading a class's notebooks
+   (``python -m mnistlab grade``).
 """
 
-__version__ = "0.1.0"
+from importlib import metadata as _metadata
+
+try:  # the version is stated once, in pyproject.toml; installing (pip install -e .) records it
+    __version__ = _metadata.version("mnistlab")
+except _metadata.PackageNotFoundError:  # a checkout on sys.path that was never installed
+    __version__ = "0+unknown"

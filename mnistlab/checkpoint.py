@@ -1,6 +1,6 @@
 """Saving and loading models and training checkpoints, safely.
 
-Taught in notebook 08 (保存模型). Four rules:
+Taught in notebook 09 (保存模型). Four rules:
 
 * Writes are atomic (``mnistlab.files.atomic_file``): the file is written under a temporary name in the
   same folder, then renamed with ``os.replace``; a crash mid-write leaves the previous file intact, never
@@ -17,6 +17,9 @@ Taught in notebook 08 (保存模型). Four rules:
   number of finished epochs, the history, and the random number generator states (torch's global one,
   which drives dropout, and the generator that shuffles the batches); also the run's ``settings``
   (lr, seed, ...) and ``extra`` values. ``peek_checkpoint`` reads those small entries without the tensors.
+
+Over 300 lines, one job: a model's or a run's state to a file and back. Half of it is telling a user, in one
+line, why a save failed or what a file is instead of a checkpoint; the writing itself is ``mnistlab.files``'s.
 """
 
 from __future__ import annotations
@@ -32,6 +35,10 @@ import torch
 from torch import nn
 
 from . import files
+
+__all__ = ["CHECKPOINT_IS", "ENTRIES", "FORMAT", "CheckpointError", "atomic_save", "check_can_save", "check_state_dict",
+           "load_checkpoint", "load_state_dict", "peek_checkpoint", "restore_rng_states", "rng_states", "safe_load",
+           "save_checkpoint", "save_state_dict"]
 
 #: Written into every checkpoint so a loader can tell a checkpoint from a bare state dict.
 FORMAT = "mnistlab-checkpoint-1"

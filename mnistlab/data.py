@@ -5,9 +5,9 @@ Taught in notebook 06 (手写数字识别实战). Three sources:
 * ``"sample"`` (default): 6,000 training and 2,000 test images of the real MNIST,
   shipped inside this package (see ``sample/manifest.json``). Never touches the network.
 * ``"full"``: the four official files from a folder (``root``, else ``$MNISTLAB_DATA``, else the
-  project's ``data/``) holding ``MNIST/raw/``: the ``.gz`` files, whose MD5s are checked against
-  torchvision's list, or copies someone gunzipped, checked against ``RAW_SHA256``. Without such a
-  folder, torchvision's download is tried.
+  ``data/`` folder of a source checkout, see ``find_full_root``) holding ``MNIST/raw/``: the ``.gz``
+  files, whose MD5s are checked against torchvision's list, or copies someone gunzipped, checked against
+  ``RAW_SHA256``. Without such a folder, torchvision's download is tried.
 * ``$MNISTLAB_SOURCE=full`` switches every default to the full set.
 
 Files are only ever written to the cache (``$MNISTLAB_CACHE``, else ``$XDG_CACHE_HOME/mnistlab``, else
@@ -18,6 +18,11 @@ and version of the file): a damaged one is rebuilt from its source, or, for a do
 
 Problems raise ``MNISTDataError`` with a message that says what to do, naming the Python API's arguments
 (``root=``, ``source=``), or the command line's ``--data`` inside ``command_line_wording()``.
+
+Over 300 lines, one job: MNIST from its files into tensors, offline and intact. Most of the length is the
+cache's integrity (checked, rebuilt, written atomically by several processes at once) and messages that
+say what to do; ``normalize``, ``mnist_tensors`` and ``iterate_batches`` are the few lines that hand the
+loaded images on to a training loop.
 """
 
 from __future__ import annotations
@@ -37,8 +42,14 @@ from pathlib import Path
 
 import torch
 from torchvision import datasets
+from torchvision.datasets.utils import calculate_md5
 
 from . import files
+
+__all__ = ["MNIST", "MNIST_MEAN", "MNIST_STD", "PROJECT_DATA", "RAW_BYTES", "RAW_SHA256", "RESOURCES", "SAMPLE_DIR",
+           "SOURCES", "MNISTDataError", "cache_dir", "command_line_wording", "default_source", "find_full_root",
+           "iterate_batches", "load_mnist", "md5sum", "mnist_tensors", "normalize", "prepare", "sample_manifest",
+           "sha256sum"]
 
 #: Mean and standard deviation of the 60,000 MNIST training images (pixels scaled to [0, 1]).
 #: Notebook 06 recomputes them. Every helper, model and command normalises with these.
@@ -47,14 +58,24 @@ MNIST_STD = 0.3081
 
 SOURCES = ("sample", "full")
 SAMPLE_DIR = Path(__file__).with_name("sample")
-PROJECT_DATA = Path(__file__).resolve().parent.parent / "data"
+_CHECKOUT = Path(__file__).resolve().parent.parent
+#: The ``data/`` folder of a source checkout (the folder holding pyproject.toml, where ``pip install -e .`` and
+#: ``make`` run); None when mnistlab is installed into site-packages, which has no project folder.
+PROJECT_DATA: Path | None = _CHECKOUT / "data" if (_CHECKOUT / "pyproject.toml").is_file() else None
 
-#: The official files, their MD5s (torchvision's list) and the size of each once uncompressed.
+#: Size of each official file once uncompressed: the IDX header, then one byte per label or pixel.
+RAW_BYTES: dict[str, int] = {
+    "train-images-idx3-ubyte": 16 + 60_000 * 28 * 28,
+    "train-labels-idx1-ubyte": 8 + 60_000,
+    "t10k-images-idx3-ubyte": 16 + 10_000 * 28 * 28,
+    "t10k-labels-idx1-ubyte": 8 + 10_000,
+}
+
+#: The official .gz files: name -> (MD5, size uncompressed). Names and MD5s are torchvision's own list
+#: (``datasets.MNIST.resources``, the one its download checks), so the two can never disagree.
 RESOURCES: dict[str, tuple[str, int]] = {
-    "train-images-idx3-ubyte.gz": ("f68b3c2dcbeaaa9fbdd348bbdeb94873", 47_040_016),
-    "train-labels-idx1-ubyte.gz": ("d53e105ee54ea40749a09fcbcd1e9432", 60_008),
-    "t10k-images-idx3-ubyte.gz": ("9fb629c4189551a2d022fa330f9573f3", 7_840_016),
-    "t10k-labels-idx1-ubyte.gz": ("ec29112dd5afa0611ce80d1b7f02629c", 10_008),
+    name: (md5, RAW_BYTES[name.removesuffix(".gz")])
+    for name, md5 in ((url.rsplit("/", 1)[-1], md5) for url, md5 in datasets.MNIST.resources)
 }
 
 #: SHA-256 of each file once uncompressed, as the cache holds it: the four official files (what
@@ -149,8 +170,14 @@ def default_source() -> str:
     return source
 
 
-def find_full_root(root: str | os.PathLike | None = None) -> Path | None:
-    """The folder whose ``MNIST/raw/`` holds the official files: ``root``, else $MNISTLAB_DATA, else data/."""
+def find_full_root(root: str | os.PathLike | None = None, also: Iterable[str | os.PathLike] = ()) -> Path | None:
+    """The folder whose ``MNIST/raw/`` holds the official files, or None when there is none.
+
+    ``root`` when given (an MNISTDataError if it has no ``MNIST/raw/``); else the first of $MNISTLAB_DATA,
+    ``PROJECT_DATA`` (a source checkout's ``data/``) and the folders in ``also`` that has ``MNIST/raw/``.
+    The one lookup of the full set: the package, the tests (``tests/conftest.py``) and
+    ``scripts/build_sample.py`` call it, the last two with their own extra folder in ``also``.
+    """
     if root is not None:
         root = Path(root).expanduser()
         if not (root / "MNIST" / "raw").is_dir():
@@ -159,7 +186,7 @@ def find_full_root(root: str | os.PathLike | None = None) -> Path | None:
                 f"files ({', '.join(RESOURCES)}), gzipped or not; or use {_words()['sample']}"
             )
         return root
-    for candidate in (os.environ.get("MNISTLAB_DATA"), PROJECT_DATA):
+    for candidate in (os.environ.get("MNISTLAB_DATA"), PROJECT_DATA, *also):
         if candidate and (Path(candidate).expanduser() / "MNIST" / "raw").is_dir():
             return Path(candidate).expanduser()
     return None
@@ -168,25 +195,21 @@ def find_full_root(root: str | os.PathLike | None = None) -> Path | None:
 # ---------------------------------------------------------------- checking files
 
 #: SHA-256 of the files this process has already hashed, by (path, size, mtime_ns): a file is hashed
-#: again only when it has changed, so repeated loads cost a ``stat`` per file.
+#: again only when it has changed, so repeated loads cost a ``stat`` per file. A dict rather than
+#: ``functools.cache``: ``_store`` records the hash of the bytes it has just written, without reading them back.
 _known_sha256: dict[tuple[str, int, int], str] = {}
 
-
-def _hexdigest(path: Path, digest) -> str:
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def md5sum(path: Path) -> str:
-    """Hex MD5 of a file, read in 1 MiB chunks."""
-    return _hexdigest(path, hashlib.md5())
+#: Hex MD5 of a file: torchvision's helper, the one its MNIST download checks the same files with.
+md5sum = calculate_md5
 
 
 def sha256sum(path: Path) -> str:
     """Hex SHA-256 of a file, read in 1 MiB chunks."""
-    return _hexdigest(path, hashlib.sha256())
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _version(path: Path) -> tuple[str, int, int]:
@@ -273,7 +296,7 @@ def _missing_or_damaged(raw: Path, expected: dict[str, str]) -> list[str]:
 # ---------------------------------------------------------------- sources
 
 
-@functools.lru_cache(maxsize=1)
+@functools.cache
 def sample_manifest() -> dict:
     """The embedded sample's manifest: provenance, index ranges, MD5s and licence."""
     return json.loads((SAMPLE_DIR / "manifest.json").read_text(encoding="utf-8"))

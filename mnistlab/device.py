@@ -19,6 +19,9 @@ from collections.abc import Iterator
 
 import torch
 
+__all__ = ["DEVICE_ENV", "MAX_SEED", "check_seed", "cpu_flags", "describe", "get_device", "memory_reuse_active",
+           "model_device", "reuse_freed_memory", "seed_everything", "synchronize"]
+
 DEVICE_ENV = "MNISTLAB_DEVICE"
 
 

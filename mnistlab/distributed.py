@@ -22,6 +22,10 @@ from datetime import timedelta
 import torch
 import torch.distributed as dist
 
+__all__ = ["RENDEZVOUS_ENV", "RENDEZVOUS_TIMEOUT_S", "DistInfo", "all_reduce_sum", "cleanup", "env_info", "is_active",
+           "launched_by_torchrun", "rank", "ranks_in_sync", "rendezvous_timeout", "setup", "started_by",
+           "weights_digest", "world_size", "wrap"]
+
 
 @dataclass
 class DistInfo:

@@ -25,6 +25,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+__all__ = ["STALE_AFTER_S", "atomic_file", "check_writable_folder", "clean_stale_temporaries", "current_umask",
+           "describe_os_error", "glob_escape", "is_stale", "temp_prefix"]
+
 #: A temporary file whose writer cannot be checked (another host, an old name) is stale after this long.
 STALE_AFTER_S = 6 * 3600
 

@@ -1,9 +1,9 @@
 """Pictures that answer a student's question in one call.
 
-``plot_losses`` (notebooks 03-05, 07, 10): how did the loss move? ``plot_history`` (notebooks 07, 10):
-how did training and validation go, epoch by epoch? ``show_grid`` (notebooks 06-07): what do these
-digits look like, and which did the model get wrong? ``plot_confusion_matrix`` (notebook 07): which
-digits are mistaken for which? ``model_graph`` / ``show_graph`` (notebook 09): which operations does
+``plot_losses`` (notebooks 03-05, 08, 11): how did the loss move? ``plot_history`` (notebooks 08, 11):
+how did training and validation go, epoch by epoch? ``show_grid`` (notebooks 06-08): what do these
+digits look like, and which did the model get wrong? ``plot_confusion_matrix`` (notebook 08): which
+digits are mistaken for which? ``model_graph`` / ``show_graph`` (notebook 10): which operations does
 autograd record?
 
 A history here is anything shaped like one: a ``mnistlab.history.History`` (read through its
@@ -158,7 +158,7 @@ def show_grid(
     return fig
 
 
-# ---------------------------------------------------------------- computation graphs (notebook 09)
+# ---------------------------------------------------------------- computation graphs (notebook 10)
 
 #: Shown instead of the picture when Graphviz's ``dot`` program is missing.
 GRAPHVIZ_MISSING = (

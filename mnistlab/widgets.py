@@ -1,7 +1,7 @@
 """Browse MNIST page by page in a notebook: ``DigitGridBrowser``.
 
 Taught in notebook 06 (数据预览和装载); with ``model=`` it marks the wrong predictions
-of a trained network (notebook 07 onwards). ``DigitGridState`` holds the state and draws
+of a trained network (notebook 08 onwards). ``DigitGridState`` holds the state and draws
 the page with PIL: plain Python, callable and testable without a browser.
 ``DigitGridBrowser`` only wires ipywidgets controls to it. Over 300 lines, one job: the browser,
 its state and the drawing of its page belong together.
@@ -124,11 +124,10 @@ class DigitGridState:
         model: nn.Module | None = None,
         batch_size: int = 64,
         seed: int = 0,
-        show_text: bool = True,
         predict_batch: int = 1000,
         predictions: dict[str, object] | None = None,
     ) -> None:
-        self._check_settings(model, seed, show_text, predict_batch)
+        self._check_settings(model, seed, predict_batch)
         self._data: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         if isinstance(source, str):
             if source not in ("sample", "full"):
@@ -148,7 +147,6 @@ class DigitGridState:
             self.splits = (split,)
         self.model = model
         self.seed = seed
-        self.show_text = show_text
         self.predict_batch = predict_batch
         self._predictions: dict[str, np.ndarray] = {}
         for name, values in (predictions or {}).items():  # already computed, e.g. by evaluate()
@@ -166,16 +164,14 @@ class DigitGridState:
     # ------------------------------------------------------------ checks
 
     @staticmethod
-    def _check_settings(model: object, seed: object, show_text: object, predict_batch: object) -> None:
+    def _check_settings(model: object, seed: object, predict_batch: object) -> None:
         """Refuse bad arguments here, not later inside a widget callback (which would leave it half drawn)."""
         if model is not None and not isinstance(model, nn.Module):
             raise TypeError(
-                f"model must be a trained torch.nn.Module (e.g. the CNN of notebook 07) or None, "
+                f"model must be a trained torch.nn.Module (e.g. the CNN of notebook 08) or None, "
                 f"got {type(model).__name__}: {model!r:.40}"
             )
         check_seed(seed, maximum=MAX_SEED)
-        if not isinstance(show_text, bool):
-            raise TypeError(f"show_text must be True or False, got {show_text!r}")
         if isinstance(predict_batch, bool) or not isinstance(predict_batch, int) or predict_batch < 1:
             raise ValueError(f"predict_batch must be a positive int, got {predict_batch!r}")
 
@@ -358,11 +354,10 @@ class DigitGridState:
         labels = self.arrays()[1][idx].tolist()
         preds = self.page_predictions()
         wrong = None
-        texts = [str(label) for label in labels] if self.show_text else None
+        texts = [str(label) for label in labels]
         if preds is not None:
             wrong = [p != t for p, t in zip(preds.tolist(), labels, strict=True)]
-            if self.show_text:
-                texts = [f"{p}/{t}" for p, t in zip(preds.tolist(), labels, strict=True)]
+            texts = [f"{p}/{t}" for p, t in zip(preds.tolist(), labels, strict=True)]
         return render_grid(images, texts, wrong), self.caption(preds)
 
     def describe(self) -> str:

@@ -1,6 +1,7 @@
 """Build the embedded MNIST sample shipped in mnistlab/sample/ from the official files.
 
-Usage: python scripts/build_sample.py [DIR]   (DIR holds MNIST/raw/*.gz; default ../shared/data)
+Usage: python scripts/build_sample.py [DIR]   (DIR holds MNIST/raw/*.gz; default: where mnistlab finds the
+full set, ``mnistlab.data.find_full_root``: $MNISTLAB_DATA, the project's data/, then ../shared/data)
 
 Takes training images 0-5999 and test images 0-999 plus 5000-5999 (the test set's first
 5,000 are reportedly the harder half, written by other people than the second half), in
@@ -18,10 +19,13 @@ import struct
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from mnistlab.data import RESOURCES, md5sum  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+from mnistlab.data import RESOURCES, MNISTDataError, find_full_root, md5sum  # noqa: E402
 
-OUT = Path(__file__).resolve().parent.parent / "mnistlab" / "sample"
+OUT = REPO / "mnistlab" / "sample"
+#: Where the maintainers keep the full set, beside the project (tests/conftest.py looks there too).
+SHARED_DATA = REPO.parent / "shared" / "data"
 TRAIN = [(0, 6000)]
 TEST = [(0, 1000), (5000, 6000)]
 
@@ -53,9 +57,21 @@ def subset(src: Path, ranges: list[tuple[int, int]], dst: Path) -> dict:
     return write_idx(dst, magic, (sum(b - a for a, b in ranges), *dims[1:]), parts)
 
 
-def main() -> int:
-    src_root = Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/data") / "MNIST" / "raw"
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        root = find_full_root(argv[0] if argv else None, also=[SHARED_DATA])
+    except MNISTDataError as exc:
+        print(exc)
+        return 1
+    if root is None:
+        print(f"no full MNIST found: give DIR (holding MNIST/raw/*.gz), set MNISTLAB_DATA=DIR, or use {SHARED_DATA}")
+        return 1
+    src_root = root / "MNIST" / "raw"
     for name, (md5, _size) in RESOURCES.items():
+        if not (src_root / name).is_file():
+            print(f"{name} is missing in {src_root}: the sample is cut from the official .gz files")
+            return 1
         found = md5sum(src_root / name)
         if found != md5:
             print(f"{name}: MD5 {found}, expected {md5}: not the official file")

@@ -1,17 +1,15 @@
-"""mnistlab.bench: fields, FLOP counts, the memory cap, warm-up/repeat logic and the plot (no timed asserts)."""
+"""mnistlab.bench: fields, FLOP counts, the memory cap, warm-up/repeat logic and the plot (no timed asserts:
+where a figure comes from a time, the clock or the timing loop is replaced by one that gives known times)."""
 
 from __future__ import annotations
 
 import itertools
 
-import matplotlib
 import pytest
 import torch
+from conftest import fake_file
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from mnistlab import bench  # noqa: E402
+from mnistlab import bench
 
 
 def test_flops_and_bytes_follow_the_formulas():
@@ -23,14 +21,38 @@ def test_flops_and_bytes_follow_the_formulas():
     assert bench.matmul_bytes(1000, batch=900, tensors=2) == 7_200_000_000
 
 
-def test_small_sizes_give_positive_gflops_and_sensible_fields():
+def fixed_times(monkeypatch, seconds: float) -> list[torch.Tensor]:
+    """Make every timed call take ``seconds`` (bench.time_call replaced); returns the products computed.
+
+    The timed function still runs once per repeat, so the test sees what was multiplied.
+    """
+    products = []
+
+    def time_call(fn, repeats=5, warmup=2, device="cpu", timer=None):
+        products.extend(fn().clone() for _ in range(repeats))
+        return [seconds] * repeats
+
+    monkeypatch.setattr(bench, "time_call", time_call)
+    return products
+
+
+def test_gflops_come_from_the_median_time_and_the_flop_count(monkeypatch):
+    products = fixed_times(monkeypatch, 0.004)
     results = bench.benchmark_matmul([8, 32], repeats=2, warmup=1)
     assert [r.size for r in results] == [8, 32]
+    assert [r.seconds for r in results] == [0.004, 0.004]
+    assert [r.gflops for r in results] == [2 * 8**3 / 0.004 / 1e9, 2 * 32**3 / 0.004 / 1e9]
+    assert results[1].gflops == pytest.approx(64 * results[0].gflops)  # 4x the size: 64x the work, same time
     for r in results:
-        assert r.seconds > 0 and r.gflops > 0
         assert r.device == "cpu" and r.dtype == "float32" and r.batch == 1 and r.repeats == 2
-        assert r.gflops == pytest.approx(bench.matmul_flops(r.size) / r.seconds / 1e9)
         assert set(r.to_dict()) >= {"size", "seconds", "gflops", "device", "dtype"}
+    assert [tuple(p.shape) for p in products] == [(8, 8), (8, 8), (32, 32), (32, 32)]  # a product per repeat
+
+
+def test_small_sizes_run_for_real_and_report_consistent_fields():
+    results = bench.benchmark_matmul([8, 32], repeats=2, warmup=1)
+    for r in results:
+        assert r.seconds > 0 and r.gflops == pytest.approx(bench.matmul_flops(r.size) / r.seconds / 1e9)
 
 
 def test_batched_matmul_counts_every_product():
@@ -39,9 +61,11 @@ def test_batched_matmul_counts_every_product():
     assert r.gflops == pytest.approx(bench.matmul_flops(16, 4) / r.seconds / 1e9)
 
 
-def test_bf16_gflops_is_one_positive_number():
-    value = bench.matmul_gflops(32, dtype=torch.bfloat16, repeats=1)
-    assert isinstance(value, float) and value > 0
+def test_bf16_gflops_times_a_bf16_product(monkeypatch):
+    products = fixed_times(monkeypatch, 0.5)
+    value = bench.matmul_gflops(32, dtype=torch.bfloat16, repeats=3)
+    assert value == 2 * 32**3 / 0.5 / 1e9
+    assert [p.dtype for p in products] == [torch.bfloat16] * 3
 
 
 def test_max_size_is_the_largest_that_fits():
@@ -77,19 +101,13 @@ def test_bad_sizes_are_rejected():
 
 
 def test_available_memory_and_budget(monkeypatch):
-    assert bench.available_memory("cpu") > 0
-    assert bench.memory_budget("cpu", fraction=0.25) <= bench.available_memory("cpu")
+    meminfo = "MemTotal:       16384000 kB\nMemFree:         1000000 kB\nMemAvailable:    8000000 kB\n"
+    fake_file(monkeypatch, "/proc/meminfo", meminfo)
+    assert bench.available_memory("cpu") == 8_000_000 * 1024  # MemAvailable, in kB: not MemFree, not MemTotal
+    assert bench.memory_budget("cpu", fraction=0.25) == 2_000_000 * 1024
     with pytest.raises(ValueError, match="fraction"):
         bench.memory_budget("cpu", fraction=0)
-    # when /proc/meminfo cannot be read, the conservative constant is used
-    real_open = open
-
-    def no_meminfo(path, *args, **kwargs):
-        if str(path) == "/proc/meminfo":
-            raise OSError("not Linux")
-        return real_open(path, *args, **kwargs)
-
-    monkeypatch.setattr("builtins.open", no_meminfo)
+    fake_file(monkeypatch, "/proc/meminfo", OSError("not Linux"))  # the conservative constant is used
     assert bench.available_memory("cpu") == bench.FALLBACK_AVAILABLE_BYTES
 
 
@@ -112,10 +130,16 @@ def test_time_matmul_reports_the_median_repeat():
     assert r.repeats == 4
 
 
-def test_naive_loop_returns_one_time_per_batch():
-    times = bench.naive_seed_loop([1, 2, 3], n=16)
-    assert len(times) == 3 and all(t >= 0 for t in times)
-    assert len(bench.naive_seed_loop([2], n=8, sync=True)) == 1
+def test_naive_loop_reads_the_clock_around_each_batch_and_syncs_only_when_asked(monkeypatch):
+    readings = iter([0.0, 2.0, 10.0, 13.0, 20.0, 20.5])
+    monkeypatch.setattr(bench.time, "time", lambda: next(readings))
+    synced = []
+    monkeypatch.setattr(bench, "synchronize", lambda device: synced.append(str(device)))
+    assert bench.naive_seed_loop([1, 2, 3], n=16) == [2.0, 3.0, 0.5]
+    assert synced == []  # the seed's loop: the clock stops before queued GPU work is done
+    readings = iter([0.0, 1.5])
+    assert bench.naive_seed_loop([2], n=8, sync=True) == [1.5]
+    assert synced == ["cpu"]
 
 
 def test_compare_devices_on_this_machine():
@@ -147,7 +171,6 @@ def test_plot_has_one_line_per_device_on_both_axes():
         assert labels == ["cpu", "cuda"]
         assert list(ax.get_lines()[0].get_xdata()) == [64, 128, 256]
     assert list(ax_gflops.get_lines()[1].get_ydata()) == [128.0, 256.0, 512.0]
-    plt.close("all")
     with pytest.raises(ValueError, match="no results"):
         bench.plot_benchmark([])
 
@@ -156,7 +179,6 @@ def test_plot_labels_dtype_when_several():
     results = [bench.BenchResult(64, 0.01, 5.0, "cpu", dtype) for dtype in ("float32", "bfloat16")]
     ax_time, _ = bench.plot_benchmark(results)
     assert [line.get_label() for line in ax_time.get_lines()] == ["cpu float32", "cpu bfloat16"]
-    plt.close("all")
 
 
 def test_results_table_has_a_row_per_result():

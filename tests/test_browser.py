@@ -9,12 +9,12 @@ skipped without them, except under CI=true, where it fails.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -22,9 +22,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import REPO, require
+from conftest import REPO, free_port, jupyter_folders, require
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 NOTEBOOK = "06_mnist_data.ipynb"
 CHROMIUM_ARGS = [
@@ -47,12 +47,6 @@ ALL_COUNTED = """n => {
     const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')];
     return prompts.length === n && prompts.every(p => /\\[\\d+\\]/.test(p.textContent));
 }"""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_for_server(url: str, server: subprocess.Popen, log: Path, timeout: float = 60) -> None:
@@ -93,22 +87,18 @@ def test_notebook_06_runs_in_jupyterlab_and_its_widget_redraws(tmp_path):
     require(importlib.util.find_spec("playwright") is not None, "the playwright package is not installed")
     from playwright.sync_api import sync_playwright
 
+    committed = REPO / "notebooks" / NOTEBOOK
+    committed_sha256 = hashlib.sha256(committed.read_bytes()).hexdigest()
     root = tmp_path / "root"
     root.mkdir()
-    shutil.copy(REPO / "notebooks" / NOTEBOOK, root / NOTEBOOK)
-    jupyter = tmp_path / "jupyter"
-    env = dict(os.environ)
-    env.update(
-        JUPYTER_RUNTIME_DIR=str(jupyter / "runtime"),
-        JUPYTER_DATA_DIR=str(jupyter / "data"),
-        JUPYTER_CONFIG_DIR=str(jupyter / "config"),
-        IPYTHONDIR=str(jupyter / "ipython"),
-        PYDEVD_DISABLE_FILE_VALIDATION="1",
-    )
+    shutil.copy(committed, root / NOTEBOOK)
+    folders = jupyter_folders(tmp_path / "jupyter")  # the Makefile's list of Jupyter folders, in tmp_path
+    assert "JUPYTER_CONFIG_DIR" in folders, f"the Makefile exports no JUPYTER_CONFIG_DIR under .jupyter/: {folders}"
+    env = {**os.environ, **folders, "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
     env.setdefault("MNISTLAB_CACHE", str(tmp_path / "cache"))
     env.setdefault("MPLCONFIGDIR", str(tmp_path / "matplotlib"))
     for name, settings in LAB_SETTINGS.items():
-        path = jupyter / "config" / "lab" / "user-settings" / name
+        path = Path(folders["JUPYTER_CONFIG_DIR"]) / "lab" / "user-settings" / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(settings))
 
@@ -197,5 +187,6 @@ def test_notebook_06_runs_in_jupyterlab_and_its_widget_redraws(tmp_path):
                 context.close()
     finally:
         stop(server)
-    assert (REPO / "notebooks" / NOTEBOOK).read_bytes() != b""  # the committed notebook is still there
+    # JupyterLab ran (and saved nothing) in the copy: the committed notebook is byte for byte what it was
+    assert hashlib.sha256(committed.read_bytes()).hexdigest() == committed_sha256
     print(f"JupyterLab run of {NOTEBOOK}: {time.monotonic() - started:.1f} s")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import dead_pid, fake_file
 
 from mnistlab import checkpoint as ckpt
 from mnistlab import files
@@ -134,12 +135,6 @@ def test_saved_files_get_permissions_from_the_umask(tmp_path, umask, mode):
     assert weights.stat().st_mode & 0o777 == mode
 
 
-def _dead_pid() -> int:
-    child = subprocess.Popen([sys.executable, "-c", "pass"])
-    child.wait()  # reaped: the pid no longer names a process
-    return child.pid
-
-
 def _temporary(target: Path, pid: int) -> Path:
     """A temporary file named as process ``pid`` on this host would name it (see files.temp_prefix)."""
     mine = files.temp_prefix(target)
@@ -151,7 +146,7 @@ def _temporary(target: Path, pid: int) -> Path:
 @pytest.mark.parametrize("action", ["save", "load", "peek"])
 def test_stale_temporaries_are_removed_and_a_live_writers_kept(tmp_path, action):
     path = ckpt.save_checkpoint(tmp_path / "c.pt", CompactCNN(), epoch=1)
-    dead = _temporary(path, _dead_pid())
+    dead = _temporary(path, dead_pid())
     live = _temporary(path, os.getppid())  # a process that runs: perhaps still writing
     old_style = tmp_path / ".c.pt.abc123.tmp"  # the name mkstemp gave before: no host, no pid
     old_style.write_bytes(b"old")
@@ -159,7 +154,7 @@ def test_stale_temporaries_are_removed_and_a_live_writers_kept(tmp_path, action)
     os.utime(old_style, (long_ago, long_ago))
     young = tmp_path / ".c.pt.def456.tmp"  # no pid to check and not old: maybe another host's writer
     young.write_bytes(b"young")
-    other = _temporary(tmp_path / "other.pt", _dead_pid())  # another file's temporary: not ours to judge
+    other = _temporary(tmp_path / "other.pt", dead_pid())  # another file's temporary: not ours to judge
 
     if action == "save":
         ckpt.save_checkpoint(path, CompactCNN(), epoch=2)
@@ -198,6 +193,7 @@ ckpt.atomic_save({"big": torch.ones(1_000_000)}, sys.argv[1])
 """
 
 
+@pytest.mark.slow
 def test_a_killed_save_keeps_the_previous_checkpoint_and_its_temporary_goes(tmp_path):
     path = ckpt.save_checkpoint(tmp_path / "c.pt", CompactCNN(), epoch=1)
     before = path.read_bytes()
@@ -408,3 +404,79 @@ def test_settings_must_be_plain_values(tmp_path):
     with pytest.raises(TypeError, match=r"extra\['sizes'\]\[1\] is a Tensor"):
         ckpt.save_checkpoint(tmp_path / "c.pt", CompactCNN(), sizes=[1, torch.ones(1)])
     assert not (tmp_path / "c.pt").exists()
+
+
+# --- the remaining refusals: each says what is wrong in one line ---------------------------------------------
+
+
+def test_load_state_dict_takes_a_checkpoints_weights_and_refuses_what_holds_none(tmp_path):
+    torch.manual_seed(0)
+    model = CompactCNN()
+    path = ckpt.save_checkpoint(tmp_path / "run.pt", model, epoch=1)
+    loaded = ckpt.load_state_dict(CompactCNN(), path)  # the model entry of a whole checkpoint
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), loaded.state_dict().values(),
+                                                    strict=True))
+    ckpt.atomic_save([1, 2, 3], tmp_path / "list.pt")
+    with pytest.raises(ckpt.CheckpointError) as info:
+        ckpt.load_state_dict(CompactCNN(), tmp_path / "list.pt")
+    assert _one_line(info.value) == "list.pt holds a list, not a state dict"
+
+
+def test_resuming_needs_the_optimizer_state_and_the_batch_generator_that_were_saved(tmp_path):
+    model = CompactCNN()
+    path = ckpt.save_checkpoint(tmp_path / "weights-only.pt", model, epoch=1)  # no optimizer, no generator
+    optimizer = torch.optim.Adam(model.parameters())
+    with pytest.raises(ckpt.CheckpointError) as info:
+        ckpt.load_checkpoint(path, model, optimizer)
+    assert _one_line(info.value) == "weights-only.pt holds no optimizer state to resume from"
+    with pytest.raises(ckpt.CheckpointError, match="^this checkpoint has no batch-order generator state to restore$"):
+        ckpt.load_checkpoint(path, model, generator=torch.Generator(), restore_rng=True)
+    state = torch.get_rng_state()
+    torch.manual_seed(99)
+    ckpt.restore_rng_states({"torch": state})  # without a generator to restore: only torch's global one
+    assert torch.equal(torch.get_rng_state(), state)
+
+
+@pytest.mark.parametrize(("content", "what"), [
+    ({"format": ckpt.FORMAT, "model": {}, "epoch": 1}, "is a damaged checkpoint (no optimizer, history, rng)"),
+    ({"format": "keras-1", "weights": []}, "is a dict with keys ['format', 'weights'] (format 'keras-1')"),
+    ({"w": torch.ones(1), "note": "hi"}, "is a dict with keys ['w', 'note'] (no format entry)"),
+])
+def test_a_dict_that_is_no_complete_checkpoint_says_what_it_lacks(tmp_path, content, what):
+    ckpt.atomic_save(content, tmp_path / "c.pt")
+    with pytest.raises(ckpt.CheckpointError) as info:
+        ckpt.load_checkpoint(tmp_path / "c.pt")
+    assert _one_line(info.value).startswith(f"c.pt {what}, not an mnistlab checkpoint; ")
+
+
+def test_binary_that_is_no_pytorch_file_shows_its_first_bytes(tmp_path):
+    (tmp_path / "image.pt").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))
+    with pytest.raises(ckpt.CheckpointError) as info:
+        ckpt.safe_load(tmp_path / "image.pt")
+    assert _one_line(info.value) == "image.pt is not a PyTorch file (starts with the bytes b'\\x89PNG\\r\\n\\x1a\\n')"
+
+
+def test_a_file_that_cannot_be_read_is_named_with_the_reason(tmp_path, monkeypatch):
+    path = ckpt.save_checkpoint(tmp_path / "c.pt", CompactCNN(), epoch=1)
+    # as root, chmod 000 would not stop the read: simulate
+    fake_file(monkeypatch, path, PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path)))
+    with pytest.raises(ckpt.CheckpointError) as info:
+        ckpt.load_checkpoint(path)
+    assert _one_line(info.value) == "c.pt cannot be read: permission denied"
+
+
+@pytest.mark.parametrize(("message", "reason"), [
+    ("\x1b[31mserialization failed\x1b[0m\n  at frame 3", "serialization failed"),  # colour codes and lines go
+    ("x" * 300, "x" * 199 + "…"),  # at most 200 characters
+    ("", "RuntimeError"),  # no message: the exception's kind
+])
+def test_a_save_that_fails_without_an_os_error_gives_the_first_line_of_its_reason(tmp_path, monkeypatch, message,
+                                                                                 reason):
+    def failing_save(obj, fh):
+        raise RuntimeError(message)
+
+    monkeypatch.setattr(ckpt.torch, "save", failing_save)
+    with pytest.raises(ckpt.CheckpointError) as info:
+        ckpt.save_checkpoint(tmp_path / "c.pt", CompactCNN())
+    assert _one_line(info.value) == f"could not save {tmp_path / 'c.pt'}: {reason}; no file was written"
+    assert list(tmp_path.iterdir()) == []

@@ -1,13 +1,22 @@
-"""python -m mnistlab train: a short run prints JSON metrics; bad options exit 2 with one line."""
+"""python -m mnistlab train: a short run prints JSON metrics; bad options exit 2 with one line.
+
+Most tests call ``main()`` in this process (the same function ``python -m mnistlab`` runs, seconds quicker);
+those that need a process of their own (the real entry point, environment variables, signals) are ``slow``.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
 import pytest
+import torch
+from conftest import free_port
 
+from mnistlab import data
+from mnistlab.baselines import majority_class_accuracy
 from mnistlab.cli import main
 
 
@@ -16,6 +25,18 @@ def run(*args: str, cwd=None) -> subprocess.CompletedProcess:
                           timeout=120, cwd=cwd)
 
 
+def train_in_process(args: list[str], capsys) -> tuple[dict, str]:
+    """Run ``main(args)`` in this process: (the JSON metrics of its last stdout line, its stderr)."""
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    try:
+        assert main(args) == 0
+    finally:
+        torch.use_deterministic_algorithms(deterministic)  # seed_everything switched it on for this process
+    captured = capsys.readouterr()
+    return json.loads(captured.out.strip().splitlines()[-1]), captured.err
+
+
+@pytest.mark.slow
 def test_short_training_run_prints_json_metrics(tmp_path):
     result = run("train", "--model", "compact", "--epochs", "1", "--limit", "512", "--lr", "3e-3",
                  "--checkpoint", str(tmp_path / "run.pt"), "--no-progress")
@@ -28,11 +49,29 @@ def test_short_training_run_prints_json_metrics(tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def test_progress_bars_go_to_stderr_not_stdout(tmp_path):
-    result = run("train", "--epochs", "1", "--limit", "128")
-    assert result.returncode == 0, result.stderr
-    assert "epoch 1/1" in result.stderr
-    assert len(result.stdout.strip().splitlines()) == 1
+def test_progress_bars_go_to_stderr_not_stdout(capsys):
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    try:
+        assert main(["train", "--epochs", "1", "--limit", "128"]) == 0
+    finally:
+        torch.use_deterministic_algorithms(deterministic)
+    captured = capsys.readouterr()
+    assert "epoch 1/1" in captured.err
+    assert len(captured.out.strip().splitlines()) == 1 and json.loads(captured.out)["train_images"] == 128
+
+
+@pytest.mark.slow
+def test_data_path_trains_on_the_full_set_in_that_folder(fresh_cache, full_root, monkeypatch, capsys):
+    monkeypatch.delenv("MNISTLAB_DATA", raising=False)
+    metrics, _ = train_in_process(train_args("--data", str(full_root), "--epochs", "2", "--lr", "3e-3"), capsys)
+    assert metrics["data"] == "full" and metrics["train_images"] == 256 and metrics["test_images"] == 10_000
+    _, y_train = data.mnist_tensors(train=True, source="full", root=full_root)
+    _, y_test = data.mnist_tensors(train=False, source="full", root=full_root)
+    always_the_same = majority_class_accuracy(y_train[:256], y_test).accuracy
+    assert metrics["test_acc"] > always_the_same + 0.2, metrics
+    assert metrics["test_correct"] == round(metrics["test_acc"] * 10_000)
+    raw = fresh_cache / "full" / "MNIST" / "raw"  # the folder's files were checked and cached, not downloaded
+    assert {path.name: data.sha256sum(path) for path in raw.iterdir()} == data.RAW_SHA256["full"]
 
 
 @pytest.mark.parametrize(
@@ -57,11 +96,9 @@ def test_bad_options_exit_2_with_a_message(args, expected, tmp_path, monkeypatch
     assert captured.out == ""
 
 
-def test_folder_without_mnist_exits_2_in_one_line_without_traceback(tmp_path):
-    result = run("train", "--data", str(tmp_path))
-    assert result.returncode == 2
-    assert result.stderr.startswith("mnistlab: error: ") and "has no MNIST/raw/ folder" in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1 and result.stdout == ""
+def test_folder_without_mnist_exits_2_in_one_line_without_traceback(tmp_path, capsys):
+    line = refused(["train", "--data", str(tmp_path)], capsys)
+    assert line.startswith("mnistlab: error: ") and "has no MNIST/raw/ folder" in line
 
 
 def refused(args: list[str], capsys) -> str:
@@ -102,24 +139,26 @@ def train_args(*extra: str) -> list[str]:
     return ["train", "--model", "compact", "--limit", "256", "--no-progress", *extra]
 
 
+@pytest.mark.slow
 def test_resume_takes_the_checkpoints_settings_and_refuses_others(tmp_path, capsys):
     ckpt = str(tmp_path / "c.pt")
-    first = run(*train_args("--epochs", "1", "--lr", "3e-3", "--seed", "5", "--batch-size", "32",
-                            "--checkpoint", ckpt))
-    assert first.returncode == 0, first.stderr
+    first, _ = train_in_process(train_args("--epochs", "1", "--lr", "3e-3", "--seed", "5", "--batch-size", "32",
+                                           "--checkpoint", ckpt), capsys)
+    assert first["epochs"] == 1
     for option, value in [("--lr", "0.5"), ("--seed", "6"), ("--batch-size", "64"), ("--model", "seed"),
                           ("--limit", "128"), ("--data", "full")]:
         line = refused(train_args("--epochs", "2", "--resume", ckpt, option, value), capsys)
         assert f"{option} {value} differs from the checkpoint's {option}" in line, line
     line = refused(train_args("--epochs", "2", "--resume", ckpt, "--fast"), capsys)
     assert "--fast differs from the checkpoint's --fast False" in line
-    resumed = run(*train_args("--epochs", "2", "--resume", ckpt, "--lr", "3e-3"))  # the same value is fine
-    assert resumed.returncode == 0, resumed.stderr
-    metrics = json.loads(resumed.stdout.strip().splitlines()[-1])
+    torch.manual_seed(123)  # disturb the global RNG: the resume restores the checkpoint's
+    metrics, _ = train_in_process(train_args("--epochs", "2", "--resume", ckpt, "--lr", "3e-3"), capsys)  # same: fine
     assert (metrics["lr"], metrics["seed"], metrics["batch_size"]) == (3e-3, 5, 32)  # the run's own settings
     assert metrics["epochs"] == 2 and metrics["epochs_this_run"] == 1
-    straight = run(*train_args("--epochs", "2", "--lr", "3e-3", "--seed", "5", "--batch-size", "32"))
-    assert json.loads(straight.stdout.strip().splitlines()[-1])["train_loss"] == metrics["train_loss"]
+    straight, _ = train_in_process(train_args("--epochs", "2", "--lr", "3e-3", "--seed", "5", "--batch-size", "32"),
+                                   capsys)
+    assert straight["train_loss"] == metrics["train_loss"] and straight["test_acc"] == metrics["test_acc"]
+    assert straight["train_loss"] != first["train_loss"]  # the resumed run did train its second epoch
 
 
 @pytest.mark.parametrize("content, expected", [
@@ -150,15 +189,10 @@ def test_checkpoint_that_cannot_be_written_is_refused_before_training(tmp_path, 
     assert "--checkpoint: cannot save a checkpoint" in line and "is a file, not a folder" in line
 
 
+@pytest.mark.slow
 def test_stray_torchrun_variables_give_up_in_one_line(tmp_path):
-    import os
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
     env = {**os.environ, "RANK": "0", "WORLD_SIZE": "2", "LOCAL_RANK": "0", "MASTER_ADDR": "127.0.0.1",
-           "MASTER_PORT": str(port), "MNISTLAB_RENDEZVOUS_TIMEOUT": "2"}
+           "MASTER_PORT": str(free_port()), "MNISTLAB_RENDEZVOUS_TIMEOUT": "2"}
     result = subprocess.run([sys.executable, "-m", "mnistlab", *train_args()], capture_output=True, text=True,
                             timeout=60, env=env)
     assert result.returncode == 2 and result.stdout == ""
@@ -174,6 +208,7 @@ def test_device_comes_from_the_environment_when_not_given(monkeypatch, capsys):
     assert "unknown device 'potato'" in line and "MNISTLAB_DEVICE" not in line
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signame", ["SIGTERM", "SIGHUP"])
 def test_sigterm_and_sighup_stop_like_ctrl_c_and_keep_the_checkpoint(tmp_path, signame):
     import signal

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import importlib
 import os
 import shutil
 import socket
@@ -17,6 +18,7 @@ import numpy as np
 import pytest
 import torch
 from torchvision import datasets
+from torchvision.datasets import utils as tv_utils
 
 from mnistlab import data
 
@@ -28,17 +30,6 @@ def idx_labels(path: Path) -> np.ndarray:
     raw = gzip.decompress(path.read_bytes())
     assert int.from_bytes(raw[:4], "big") == 0x801
     return np.frombuffer(raw[8:], dtype=np.uint8)
-
-
-@pytest.fixture
-def no_network(monkeypatch):
-    """Any attempt to open a network connection fails at once."""
-
-    def refuse(*args, **kwargs):
-        raise OSError("network disabled in this test")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
 
 
 def test_sample_loads_offline_into_fresh_cache(fresh_cache, no_network):
@@ -145,6 +136,91 @@ def test_offline_download_fails_fast_and_leaves_nothing(fresh_cache, no_network,
     assert leftovers == []
 
 
+def official_download(full_root: Path, fetched: list[str], change_label: bool = False):
+    """A stand-in for torchvision's ``download_url`` that "fetches" each official file from ``full_root``.
+
+    torchvision's own download loop, mirrors, extraction and MNIST constructor run as usual around it.
+    With ``change_label``, the test labels arrive with one label changed: a valid gzip of a valid IDX
+    file, so only the MD5 can tell.
+    """
+
+    def download_url(url, root, filename=None, md5=None, **kwargs):
+        fetched.append(url)
+        name = filename or url.rsplit("/", 1)[-1]
+        content = (full_root / "MNIST" / "raw" / name).read_bytes()
+        if change_label and name == "t10k-labels-idx1-ubyte.gz":
+            raw = bytearray(gzip.decompress(content))
+            raw[8] = (raw[8] + 1) % 10
+            content = gzip.compress(bytes(raw))
+        (Path(root) / name).write_bytes(content)
+
+    return download_url
+
+
+def test_download_fills_the_cache_and_leaves_no_staging_folder(fresh_cache, full_root, no_network, monkeypatch):
+    monkeypatch.delenv("MNISTLAB_DATA", raising=False)
+    monkeypatch.setattr(data, "PROJECT_DATA", None)
+    fetched = []
+    monkeypatch.setattr(tv_utils, "download_url", official_download(full_root, fetched))
+    test = data.load_mnist(train=False, source="full")
+    assert len(test) == 10_000
+    assert test.targets.tolist() == idx_labels(full_root / "MNIST/raw/t10k-labels-idx1-ubyte.gz").tolist()
+    assert fetched == [datasets.MNIST.mirrors[0] + name for name in data.RESOURCES]  # each file once, first mirror
+    raw = fresh_cache / "full" / "MNIST" / "raw"
+    assert {path.name: data.sha256sum(path) for path in raw.iterdir()} == data.RAW_SHA256["full"]
+    assert [path.name for path in fresh_cache.iterdir()] == ["full"]  # the temporary download folder is gone
+    assert len(data.load_mnist(train=True, source="full")) == 60_000
+    assert len(fetched) == 4  # the cache serves every later load
+
+
+def test_a_download_that_is_not_the_official_file_is_refused(fresh_cache, full_root, no_network, monkeypatch):
+    monkeypatch.delenv("MNISTLAB_DATA", raising=False)
+    monkeypatch.setattr(data, "PROJECT_DATA", None)
+    monkeypatch.setattr(tv_utils, "download_url", official_download(full_root, [], change_label=True))
+    with pytest.raises(data.MNISTDataError) as info:
+        data.load_mnist(train=False, source="full")
+    message = str(info.value)
+    assert message.startswith("t10k-labels-idx1-ubyte.gz in ") and "corrupt, truncated or not the official" in message
+    assert message.endswith("The download was damaged; load again.")
+    assert data.RESOURCES["t10k-labels-idx1-ubyte.gz"][0] in message
+    assert list(fresh_cache.iterdir()) == []  # nothing cached, no staging folder left
+
+
+def test_full_root_is_looked_up_in_one_order(monkeypatch, tmp_path):
+    def folder(name: str) -> Path:
+        (tmp_path / name / "MNIST" / "raw").mkdir(parents=True)
+        return tmp_path / name
+
+    given, env, project, extra = folder("given"), folder("env"), folder("project"), folder("extra")
+    monkeypatch.setenv("MNISTLAB_DATA", str(env))
+    monkeypatch.setattr(data, "PROJECT_DATA", project)
+    assert data.find_full_root(given, also=[extra]) == given
+    assert data.find_full_root(also=[extra]) == env
+    monkeypatch.setenv("MNISTLAB_DATA", str(tmp_path / "no-such-folder"))
+    assert data.find_full_root(also=[extra]) == project
+    monkeypatch.setattr(data, "PROJECT_DATA", None)  # an installed mnistlab: no project folder
+    assert data.find_full_root(also=[tmp_path / "given" / "MNIST", extra]) == extra  # the first with MNIST/raw/
+    assert data.find_full_root() is None
+
+
+@pytest.mark.parametrize("checkout", [True, False], ids=["source checkout", "installed into site-packages"])
+def test_the_project_data_folder_exists_only_in_a_source_checkout(tmp_path, monkeypatch, checkout):
+    """A copy of the package imported from another folder: PROJECT_DATA is that folder's data/ only when it
+    holds a pyproject.toml (a checkout), and None in site-packages, where ../data is no project's folder."""
+    site = tmp_path / "site-packages"
+    shutil.copytree(Path(data.__file__).parent, site / "mnistlab_copy", ignore=shutil.ignore_patterns("sample"))
+    if checkout:
+        (site / "pyproject.toml").write_text("[project]\nname = 'mnistlab'\n")
+    monkeypatch.syspath_prepend(str(site))
+    try:
+        copy = importlib.import_module("mnistlab_copy.data")
+        assert copy.PROJECT_DATA == (site / "data" if checkout else None)
+    finally:
+        for name in [name for name in sys.modules if name.partition(".")[0] == "mnistlab_copy"]:
+            del sys.modules[name]
+
+
+@pytest.mark.slow
 def test_two_processes_fill_an_empty_cache_at_once(tmp_path):
     env = dict(os.environ, MNISTLAB_CACHE=str(tmp_path / "cache"))
     env.pop("MNISTLAB_SOURCE", None)

@@ -7,14 +7,13 @@ import errno
 import gzip
 import hashlib
 import os
-import socket
 import stat
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 import pytest
+from conftest import dead_pid
 
 from mnistlab import data, files
 
@@ -26,17 +25,6 @@ DAMAGES = {
     "header byte": (IMAGES, 3, bytes([0x04])),  # magic 0x803 -> 0x804: torchvision's bare AssertionError
     "500 images": (IMAGES, 16, bytes(500 * 28 * 28)),  # 500 test images blanked: only the accuracy shows it
 }
-
-
-@pytest.fixture
-def no_network(monkeypatch):
-    """Any attempt to open a network connection fails at once."""
-
-    def refuse(*args, **kwargs):
-        raise OSError("network disabled in this test")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
 
 
 @pytest.fixture
@@ -67,13 +55,6 @@ def damage(path: Path, offset: int, payload: bytes) -> None:
 
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def dead_pid() -> int:
-    """The id of a process that has just ended."""
-    child = subprocess.Popen(["true"])
-    child.wait()
-    return child.pid
 
 
 def test_raw_sha256_are_those_of_the_embedded_sample():
@@ -126,6 +107,21 @@ def test_cache_is_hashed_once_per_process_until_a_file_changes(fresh_cache, monk
     os.utime(labels, ns=(labels.stat().st_atime_ns, labels.stat().st_mtime_ns + 10**9))
     data.load_mnist(train=True)
     assert hashed == [LABELS]
+
+
+def test_cache_folder_is_mnistlab_cache_else_xdg_cache_home_else_the_home_folders(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("MNISTLAB_CACHE", "~/class-cache")
+    assert data.cache_dir() == tmp_path / "home" / "class-cache"  # ~ is the home folder
+    assert data._cache_chosen_by() == "$MNISTLAB_CACHE"
+    monkeypatch.setenv("MNISTLAB_CACHE", "")  # set but empty: as if unset
+    assert data.cache_dir() == tmp_path / "xdg" / "mnistlab"
+    assert data._cache_chosen_by().startswith("$XDG_CACHE_HOME")
+    monkeypatch.delenv("MNISTLAB_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", "")
+    assert data.cache_dir() == tmp_path / "home" / ".cache" / "mnistlab"
+    assert "~/.cache/mnistlab" in data._cache_chosen_by()
 
 
 @pytest.mark.parametrize(

@@ -12,17 +12,47 @@ import sys
 import numpy as np
 import pytest
 import torch
+from conftest import fake_file
 
 from mnistlab import device as dev
 
 
-def test_get_device_picks_an_available_device(monkeypatch):
+def pretend_available(monkeypatch, cuda: bool, mps: bool, gpus: int = 1) -> None:
+    """Make torch report CUDA (with ``gpus`` GPUs) and MPS as available or not, whatever this machine has."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus if cuda else 0)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
+
+
+@pytest.mark.parametrize(("cuda", "mps", "expected"), [
+    (True, True, "cuda"), (True, False, "cuda"), (False, True, "mps"), (False, False, "cpu"),
+])
+def test_auto_picks_cuda_then_mps_then_cpu(monkeypatch, cuda, mps, expected):
     monkeypatch.delenv(dev.DEVICE_ENV, raising=False)
-    expected = "cuda" if torch.cuda.is_available() else None
+    pretend_available(monkeypatch, cuda, mps)
+    assert dev.get_device() == torch.device(expected)
+    assert dev.get_device("auto") == torch.device(expected)
+
+
+def test_a_named_device_is_checked_against_what_this_machine_has(monkeypatch):
+    monkeypatch.delenv(dev.DEVICE_ENV, raising=False)
+    pretend_available(monkeypatch, cuda=True, mps=False, gpus=2)
+    assert dev.get_device("cuda:1") == torch.device("cuda", 1)
+    with pytest.raises(RuntimeError, match=r"device 'cuda:2' does not exist: this machine has 2 GPU\(s\)"):
+        dev.get_device("cuda:2")
+    with pytest.raises(RuntimeError, match="device 'mps' is not available on this machine"):
+        dev.get_device("mps")
+    pretend_available(monkeypatch, cuda=False, mps=True)
+    assert dev.get_device("mps") == torch.device("mps")
+    with pytest.raises(RuntimeError, match="device 'cuda' is not available on this machine"):
+        dev.get_device("cuda")
+
+
+def test_the_device_chosen_here_holds_tensors(monkeypatch):
+    monkeypatch.delenv(dev.DEVICE_ENV, raising=False)
     chosen = dev.get_device()
-    assert chosen.type in ("cuda", "mps", "cpu")
-    if expected:
-        assert chosen.type == expected
+    if torch.cuda.is_available():
+        assert chosen.type == "cuda"
     assert torch.zeros(1, device=chosen).device.type == chosen.type
 
 
@@ -32,8 +62,8 @@ def test_environment_override(monkeypatch):
     assert dev.get_device("cpu") == torch.device("cpu")
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
 def test_unavailable_device_is_a_clear_error(monkeypatch):
+    pretend_available(monkeypatch, cuda=False, mps=False)
     monkeypatch.setenv(dev.DEVICE_ENV, "cuda")
     with pytest.raises(RuntimeError, match="not available on this machine"):
         dev.get_device()
@@ -50,8 +80,31 @@ def test_model_device_is_where_the_weights_are():
     assert dev.model_device(torch.nn.ReLU()) == torch.device("cpu")  # no parameters at all
 
 
-def test_synchronize_on_cpu_is_harmless():
+def test_synchronize_waits_for_the_device_it_is_given(monkeypatch):
+    waited = []
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: waited.append(("cuda", str(device))))
+    monkeypatch.setattr(torch.mps, "synchronize", lambda: waited.append(("mps", None)))
     dev.synchronize("cpu")
+    assert waited == []  # nothing is queued on the CPU: nothing to wait for
+    dev.synchronize("cuda:1")
+    dev.synchronize(torch.device("mps"))
+    assert waited == [("cuda", "cuda:1"), ("mps", None)]
+    monkeypatch.delenv(dev.DEVICE_ENV, raising=False)
+    pretend_available(monkeypatch, cuda=False, mps=True)
+    dev.synchronize()  # no device given: the one get_device() picks
+    assert waited[-1] == ("mps", None)
+
+
+def test_cpu_flags_are_the_wanted_ones_from_the_first_flags_line(monkeypatch):
+    fake_file(monkeypatch, "/proc/cpuinfo", "processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f amx_bf16 amx_tile "
+                                            "avx512_vnni\nprocessor\t: 1\nflags\t\t: fpu sse2\n")
+    assert dev.cpu_flags() == {"avx2", "avx512f", "amx_bf16", "amx_tile"}
+    assert dev.describe("cpu")["cpu features"] == "amx_bf16, amx_tile, avx2, avx512f"
+    fake_file(monkeypatch, "/proc/cpuinfo", "processor\t: 0\nflags\t\t: fpu sse2\n")
+    assert dev.cpu_flags() == set()
+    assert dev.describe("cpu")["cpu features"] == "none reported"
+    fake_file(monkeypatch, "/proc/cpuinfo", FileNotFoundError("/proc/cpuinfo"))  # macOS, Windows
+    assert dev.cpu_flags() == set()
 
 
 def test_describe_reports_version_device_and_threads():
@@ -59,7 +112,7 @@ def test_describe_reports_version_device_and_threads():
     assert info["torch"] == torch.__version__
     assert info["device"] == "cpu"
     assert int(info["cpu threads"]) == torch.get_num_threads()
-    assert isinstance(dev.cpu_flags(), set)
+    assert info["cuda available"] == str(torch.cuda.is_available()) and "gpu" not in info
 
 
 def test_same_seed_same_draws():
@@ -85,7 +138,10 @@ def test_seed_must_be_an_int_torch_accepts(seed):
 
 def test_largest_seed_is_accepted():
     dev.seed_everything(2**64 - 1)  # torch takes seeds up to 2**64 - 1
+    assert torch.initial_seed() == 2**64 - 1
+    assert np.random.get_state()[1][0] == np.random.RandomState((2**64 - 1) % 2**32).get_state()[1][0]
     dev.seed_everything(0)
+    assert torch.initial_seed() == 0
 
 
 def test_device_errors_name_the_variable_only_when_it_was_used(monkeypatch):
@@ -96,14 +152,14 @@ def test_device_errors_name_the_variable_only_when_it_was_used(monkeypatch):
     monkeypatch.setenv("MNISTLAB_DEVICE", "potato")
     with pytest.raises(ValueError, match=r"'potato' \(from \$MNISTLAB_DEVICE\)"):
         dev.get_device()
-    if not torch.cuda.is_available():
-        monkeypatch.setenv("MNISTLAB_DEVICE", "cuda")
-        with pytest.raises(RuntimeError, match=r"or unset \$MNISTLAB_DEVICE"):
-            dev.get_device()
-        monkeypatch.delenv("MNISTLAB_DEVICE")
-        with pytest.raises(RuntimeError) as given:
-            dev.get_device("cuda")
-        assert "MNISTLAB_DEVICE" not in str(given.value)
+    pretend_available(monkeypatch, cuda=False, mps=False)
+    monkeypatch.setenv("MNISTLAB_DEVICE", "cuda")
+    with pytest.raises(RuntimeError, match=r"or unset \$MNISTLAB_DEVICE"):
+        dev.get_device()
+    monkeypatch.delenv("MNISTLAB_DEVICE")
+    with pytest.raises(RuntimeError) as given:
+        dev.get_device("cuda")
+    assert "MNISTLAB_DEVICE" not in str(given.value)
 
 
 # Run in a fresh interpreter: glibc's heap state depends on everything a process allocated before,
@@ -143,6 +199,7 @@ print(json.dumps(out))
 """
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(dev._glibc() is None, reason="reuse_freed_memory acts on glibc (Linux) only")
 def test_reuse_freed_memory_stops_page_faults_gives_memory_back_and_restores_the_defaults():
     result = subprocess.run([sys.executable, "-c", PAGE_FAULT_PROBE], capture_output=True, text=True, timeout=120,

@@ -9,28 +9,25 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 
+import pytest
 import torch
+from conftest import free_port
 
 from mnistlab import distributed
 from mnistlab.data import mnist_tensors
 from mnistlab.models import CompactCNN
 from mnistlab.train import fit
 
+pytestmark = pytest.mark.slow  # two real process groups, several seconds each
+
 TRAIN_IMAGES = 512
 GLOBAL_BATCH = 64
 #: DDP averages two half-batch gradients, one process takes one full-batch mean: the same numbers, summed in
 #: another order. After 8 Adam steps at lr 1e-3 (measured: at most 3e-6) the weights must agree this closely.
 TOLERANCE = 1e-4
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def no_dropout_model() -> torch.nn.Module:

@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+from mnistlab.baselines import majority_class_accuracy
 from mnistlab.data import mnist_tensors
 from mnistlab.history import History
 from mnistlab.models import CompactCNN
@@ -64,8 +65,14 @@ def test_fit_lowers_the_loss_and_records_each_epoch(tiny):
 def test_fit_accepts_a_dataloader(tiny):
     torch.manual_seed(0)
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(*tiny), batch_size=64, shuffle=True)
-    history = fit(CompactCNN(), loader, epochs=2, lr=3e-3, val_data=loader, progress=False)
-    assert len(history["train_loss"]) == 2 and 0.0 <= history.last("val_acc") <= 1.0
+    model = CompactCNN()
+    untrained = evaluate(model, tiny)["accuracy"]
+    history = fit(model, loader, epochs=2, lr=3e-3, val_data=loader, progress=False)
+    assert len(history["train_loss"]) == 2
+    # it learned from the loader's batches: well above the untrained model and always answering the commonest digit
+    always_the_same = majority_class_accuracy(tiny[1], tiny[1]).accuracy
+    assert history.last("val_acc") > max(untrained, always_the_same) + 0.3, (history.metrics, untrained)  # 0.78
+    assert history.last("val_acc") == evaluate(model, tiny)["accuracy"]  # val_data was read whole, once
 
 
 def test_fit_is_repeatable_with_the_same_seed(tiny):

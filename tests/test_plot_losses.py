@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg")  # no display needed
-
 import matplotlib.pyplot as plt
 import pytest
 
 from mnistlab.history import History
 from mnistlab.viz import plot_losses
-
-
-@pytest.fixture(autouse=True)
-def close_figures():
-    yield
-    plt.close("all")
 
 
 def history_of(values, metric="loss"):

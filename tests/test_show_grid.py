@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import matplotlib
+import matplotlib.pyplot as plt
+import pytest
+import torch
+from matplotlib.colors import to_rgba
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
-from matplotlib.colors import to_rgba  # noqa: E402
-
-from mnistlab.data import MNIST_MEAN, MNIST_STD  # noqa: E402
-from mnistlab.viz import denormalize, show_grid  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def close_figures():
-    yield
-    plt.close("all")
+from mnistlab.data import MNIST_MEAN, MNIST_STD
+from mnistlab.viz import denormalize, show_grid
 
 
 def image_axes(fig: plt.Figure) -> list[plt.Axes]:

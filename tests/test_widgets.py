@@ -117,7 +117,7 @@ def test_bad_sources_are_refused():
         ({"seed": "a"}, ValueError, "seed must be an int from 0 to 4294967295, got 'a'"),
         ({"seed": 10**30}, ValueError, "seed must be an int from 0 to 4294967295"),
         ({"seed": -1}, ValueError, "seed must be an int from 0 to 4294967295"),
-        ({"model": "cnn"}, TypeError, "model must be a trained torch.nn.Module (e.g. the CNN of notebook 07) or None, "
+        ({"model": "cnn"}, TypeError, "model must be a trained torch.nn.Module (e.g. the CNN of notebook 08) or None, "
                                       "got str: 'cnn'"),
     ],
 )
