@@ -31,7 +31,8 @@ from pathlib import Path
 __all__ = ["Check", "OK", "INFO", "WARN", "FAIL", "run_checks", "render", "exit_status", "main",
            "check_python", "check_packages", "check_cpu", "check_device", "check_threads", "check_sample",
            "check_cache", "check_full_mnist", "check_graphviz", "check_widgets", "check_lab_settings",
-           "check_wheelhouse"]
+           "check_wheelhouse", "cpu_model", "declared_ranges", "installed_version", "machine_flags",
+           "normalize_name", "parse_requirement", "pins", "release", "satisfies", "usable_cores"]
 
 OK, INFO, WARN, FAIL = "OK", "INFO", "WARN", "FAIL"
 STATUSES = (OK, INFO, WARN, FAIL)
