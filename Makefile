@@ -17,6 +17,7 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 export npm_config_cache   := $(CURDIR)/.cache/npm
 
 PORT ?= 8888
+NOTEBOOKS ?= notebooks  # make lab NOTEBOOKS=student opens the students' copies (make student)
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with nbval_sanitize.cfg
 # Two workers; --dist loadfile keeps each notebook's cells on one worker, in order.
 XDIST := -n 2 --dist loadfile
@@ -32,7 +33,7 @@ setup:
 
 lab: setup
 	$(BIN)/jupyter lab --no-browser --ip 127.0.0.1 --port $(PORT) --allow-root \
-		--ServerApp.root_dir=notebooks
+		--ServerApp.root_dir=$(NOTEBOOKS)
 
 test: export MNISTLAB_SETUP_BROWSER := 1
 test: setup lint

@@ -1,5 +1,7 @@
 """The command line: ``python -m mnistlab train ...`` trains a model and prints its metrics as JSON;
 ``python -m mnistlab doctor`` checks whether this machine is ready for the course (``mnistlab.doctor``).
+``python -m mnistlab student`` writes the students' copies of the notebooks (``mnistlab.student``) and
+``python -m mnistlab grade DIR`` grades a class's submissions (``mnistlab.grade``).
 
 Progress bars go to stderr; the last line on stdout is one JSON object, so scripts can read it::
 
@@ -34,7 +36,7 @@ from pathlib import Path
 
 import torch
 
-from . import distributed
+from . import distributed, grade, student
 from .checkpoint import CheckpointError, check_can_save, peek_checkpoint
 from .data import MNISTDataError, command_line_wording, mnist_tensors
 from .device import get_device, seed_everything, synchronize
@@ -44,7 +46,8 @@ from .fast import bf16_autocast_available
 from .models import MODEL_NAMES, build_model, count_parameters
 from .train import evaluate, fit
 
-__all__ = ["main", "build_parser", "add_train_arguments", "train", "doctor", "UsageError"]
+__all__ = ["main", "build_parser", "add_train_arguments", "train", "doctor", "UsageError", "OneLineParser",
+           "Stopped"]
 
 
 class UsageError(Exception):
@@ -97,8 +100,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``train`` (a separate function so other commands can share or extend them)."""
     parser.add_argument("--model", choices=MODEL_NAMES, default=None, help="architecture (default: compact)")
     parser.add_argument("--data", default=None, metavar="{sample,full,PATH}",
-                        help="the embedded sample (default), the full MNIST ($MNISTLAB_DATA or data/), "
-                             "or a folder holding MNIST/raw/*.gz")
+                        help="the embedded sample (default), the full MNIST ($MNISTLAB_DATA, or data/ in a "
+                             "source checkout), or a folder holding MNIST/raw/*.gz")
     parser.add_argument("--epochs", type=_non_negative_int, default=1, help="epochs in total (default: 1)")
     parser.add_argument("--batch-size", type=_positive_int, default=None,
                         help="global batch, split over torchrun's processes (default: 64, or 256 with --fast)")
@@ -130,6 +133,16 @@ def build_parser() -> argparse.ArgumentParser:
                                         description="Check Python, packages, device, data, cache, Graphviz and "
                                         "JupyterLab; exit status 1 if any line says FAIL.")
     doctor_parser.set_defaults(func=doctor)
+    student_parser = commands.add_parser("student", help="write the students' notebooks (solutions removed)",
+                                         description="Write the student copies of the notebooks: solutions "
+                                         "replaced by stubs, hidden tests removed (see mnistlab.student).")
+    student.add_arguments(student_parser)
+    student_parser.set_defaults(func=student.command)
+    grade_parser = commands.add_parser("grade", help="grade a class's notebooks into a CSV",
+                                       description="Run every DIR/<student>/<notebook>.ipynb with the source's "
+                                       "checks and write one CSV row per exercise (see mnistlab.grade).")
+    grade.add_arguments(grade_parser)
+    grade_parser.set_defaults(func=grade.command)
     return parser
 
 

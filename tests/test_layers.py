@@ -23,8 +23,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("__init__", "device", "files"),
     ("data", "models", "checkpoint", "baselines", "history"),
     ("train", "fast", "distributed", "shapes", "bench"),
-    ("viz", "widgets"),
-    ("cli", "__main__", "doctor"),
+    ("viz", "widgets", "exercises"),
+    ("cli", "__main__", "doctor", "student", "grade"),
 )
 
 
