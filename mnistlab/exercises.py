@@ -472,3 +472,55 @@ def exercise_counts(folder: str | os.PathLike = "notebooks") -> dict[str, int]:
 
 
 # --- The course's exercises (one block per notebook, in notebook order) --------------------------------------------
+
+
+# --- 00_ml_workflow.ipynb: begin
+# --- 00_ml_workflow.ipynb: end
+
+
+# --- 01_cpu_vs_gpu.ipynb: begin
+# --- 01_cpu_vs_gpu.ipynb: end
+
+
+# --- 02_tensors_and_clamp.ipynb: begin
+# --- 02_tensors_and_clamp.ipynb: end
+
+
+# --- 03_manual_autograd.ipynb: begin
+# --- 03_manual_autograd.ipynb: end
+
+
+# --- 04_sequential_and_ordereddict.ipynb: begin
+# --- 04_sequential_and_ordereddict.ipynb: end
+
+
+# --- 05_optim_adam.ipynb: begin
+# --- 05_optim_adam.ipynb: end
+
+
+# --- 06_mnist_data.ipynb: begin
+# --- 06_mnist_data.ipynb: end
+
+
+# --- 07_convolution_and_pooling.ipynb: begin
+# --- 07_convolution_and_pooling.ipynb: end
+
+
+# --- 08_mnist_cnn.ipynb: begin
+# --- 08_mnist_cnn.ipynb: end
+
+
+# --- 09_save_and_load.ipynb: begin
+# --- 09_save_and_load.ipynb: end
+
+
+# --- 10_model_visualisation.ipynb: begin
+# --- 10_model_visualisation.ipynb: end
+
+
+# --- 11_overfit_then_regularise.ipynb: begin
+# --- 11_overfit_then_regularise.ipynb: end
+
+
+# --- 12_training_faster.ipynb: begin
+# --- 12_training_faster.ipynb: end
