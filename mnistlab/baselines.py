@@ -32,7 +32,7 @@ class Score(NamedTuple):
         return self.correct / self.total
 
     def __str__(self) -> str:
-        return f"{self.correct}/{self.total} = {100 * self.correct / self.total:.1f}%"
+        return f"{self.correct}/{self.total} = {100 * self.accuracy:.1f}%"  # one rounding everywhere: 100 * fraction
 
 
 def _check_labels(name: str, y: torch.Tensor) -> None:
