@@ -63,8 +63,16 @@ def remove_solutions(source: str) -> str:
 
 
 def remove_hidden_tests(source: str) -> str:
-    """A check cell's code as the student gets it: the hidden tests are gone."""
-    return _replace_regions(source, "HIDDEN TESTS", stub=False).rstrip("\n")
+    """A check cell's code as the student gets it: the hidden tests are gone.
+
+    When the cell then ends with the ``check(...)`` call, a ``;`` is added, so Jupyter shows the check's
+    line and not also its return value (``True``/``False``) under it.
+    """
+    source = _replace_regions(source, "HIDDEN TESTS", stub=False).rstrip("\n")
+    last = source.rsplit("\n", 1)[-1]
+    if last.startswith("check(") and last.rstrip().endswith(")"):
+        source = source.rstrip() + ";"
+    return source
 
 
 def student_notebook(nb):

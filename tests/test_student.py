@@ -38,7 +38,8 @@ def test_solutions_become_stubs_at_their_indentation():
     code = "def f(x):\n    ### BEGIN SOLUTION\n    return x\n    ### END SOLUTION\n\nprint(f)"
     assert remove_solutions(code) == "def f(x):\n    pass  # YOUR CODE HERE\n\nprint(f)"
     code = 'check("08.2", answer)\n#### BEGIN HIDDEN TESTS\nassert answer == 1\n### END HIDDEN TESTS\n'
-    assert remove_hidden_tests(code) == 'check("08.2", answer)'
+    assert remove_hidden_tests(code) == 'check("08.2", answer);'  # ";": Jupyter shows the line, not also True/False
+    assert remove_hidden_tests('print(check("08.2", answer))') == 'print(check("08.2", answer))'
 
 
 def test_the_student_copy_holds_no_solution_and_no_hidden_test_and_keeps_the_lesson():
@@ -50,7 +51,7 @@ def test_the_student_copy_holds_no_solution_and_no_hidden_test_and_keeps_the_les
         assert gone not in text
     assert [copy.cells[i].source for i in (5, 6, 8)] == [
         "answer = ...  # replace ... with your answer\n# YOUR CODE HERE",
-        'check("90.1", answer)',
+        'check("90.1", answer);',
         'def average(losses):\n    """The mean of the batch losses."""\n    pass  # YOUR CODE HERE',
     ]
     assert copy.cells[2].outputs[0].text == "lesson output\n" and copy.cells[2].execution_count == 1
