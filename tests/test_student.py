@@ -123,6 +123,7 @@ def _notebooks_with_exercises() -> list:
 
 
 @pytest.mark.slow
+@pytest.mark.student_copies  # as long as the notebooks themselves: make test-students, not make test
 @pytest.mark.parametrize("path", _notebooks_with_exercises(), ids=lambda p: p.name)
 def test_run_all_of_each_course_student_copy_ends_without_an_error(path, tmp_path):
     """As long as no notebook has exercises, this has no cases; then it runs each student copy once."""
