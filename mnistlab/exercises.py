@@ -1828,6 +1828,279 @@ def _ex07_cross_entropy(answer):
 
 
 # --- 08_mnist_cnn.ipynb: begin
+_NB08 = "08_mnist_cnn.ipynb"
+
+
+@register("08.1", notebook=_NB08, title="The flattened size for 32×32 images", stars=1, points=1, kind=int,
+          solution=16 * 16 * 128,
+          explanation="32 -> conv 32 -> conv 32 -> pool 16 (padding=1 keeps the side, the pool halves it): "
+                      "16 x 16 x 128 = 32768 numbers per image.",
+          wrong=[Wrong(14 * 14 * 128, "28 x 28"), Wrong(32 * 32 * 128, "pool"), Wrong(16 * 16, "channels"),
+                 Wrong(16 * 16 * 64, "first convolution"), Wrong(15 * 15 * 128, "padding=1"),
+                 Wrong(8 * 8 * 128, "pools once")])
+def _(answer):
+    hints = {
+        14 * 14 * 128: "25088 is the size for 28 x 28 images, the seed's own: start from 32 this time",
+        32 * 32 * 128: "32 x 32 x 128 leaves out the pool: MaxPool2d(2, stride=2) halves the side, 32 -> 16",
+        16 * 16: "16 x 16 is one channel's map: the last convolution has 128 channels, and flattening keeps them all",
+        16 * 16 * 64: "64 is the first convolution's channels: the map that reaches the Linear comes from the second, "
+                      "with 128",
+        15 * 15 * 128: "with padding=1 a 3x3 convolution keeps the side (32 + 2 - 3 + 1 = 32): only the pool shrinks "
+                       "it",
+        8 * 8 * 128: "the seed's model pools once, not twice: 32 -> 16",
+    }
+    if answer == 16 * 16 * 128:
+        return None
+    return hints.get(answer, f"{answer} is not it: work out the side after conv, conv, pool, then side x side x "
+                             "channels")
+
+
+_HEAD32 = 16 * 16 * 128 * 1024 + 1024 + 1024 * 10 + 10  # 33,565,706
+
+
+@register("08.2", notebook=_NB08, title="The dense head's parameters for 32×32 images", stars=2, points=2, kind=int,
+          solution=_HEAD32,
+          explanation="Linear(32768, 1024): 32768 x 1024 weights + 1024 biases; Linear(1024, 10): 10240 + 10; "
+                      "ReLU and Dropout have none: 33,565,706.",
+          wrong=[Wrong(25_701_386, "28 x 28"), Wrong(16 * 16 * 128 * 1024, "biases"),
+                 Wrong(16 * 16 * 128 * 1024 + 1024, "first Linear only"), Wrong(_HEAD32 - 1034, "biases"),
+                 Wrong(_HEAD32 + 74_496, "convolutions"), Wrong(32 * 32 * 128 * 1024 + 1024 + 10250, "pool"),
+                 Wrong(1024 * 10 + 10, "last Linear only")])
+def _(answer):
+    first_weights = 16 * 16 * 128 * 1024
+    hints = {
+        25_701_386: "25,701,386 is the head for 28 x 28 images (the lesson's table): with 32 x 32 the first Linear "
+                    "takes 16 x 16 x 128 inputs",
+        first_weights: "that is dense.0's weights only: add its 1024 biases and the second Linear (1024 x 10 + 10)",
+        first_weights + 1024: "that is the first Linear only: the head has a second one, Linear(1024, 10), with "
+                              "10,250 parameters",
+        _HEAD32 - 1034: "you counted the weights but forgot the biases: one per output neuron, 1024 + 10",
+        _HEAD32 + 74_496: "that is the whole model: the question asks for the dense head only, without the "
+                          "convolutions' 74,496",
+        32 * 32 * 128 * 1024 + 1024 + 10250: "you flattened 32 x 32 x 128: the pool halves the side before the "
+                                             "Linear, so it sees 16 x 16 x 128",
+        1024 * 10 + 10: "10,250 is the last Linear only: the first one, Linear(32768, 1024), holds nearly all of them",
+    }
+    if answer == _HEAD32:
+        return None
+    return hints.get(answer, f"{answer:,} is not it: a Linear(in, out) has in x out weights and out biases; the head "
+                             "is Linear(16*16*128, 1024), ReLU, Dropout, Linear(1024, 10)")
+
+
+def _loss_setup():
+    """A tiny model, data and loader: 256 samples of 4 features, 3 classes, 4 batches of 64 (not shuffled)."""
+    import torch
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(256, 4, generator=gen)
+    y = torch.randint(0, 3, (256,), generator=gen)
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 3)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=64, shuffle=False)
+    return model, loader, torch.nn.CrossEntropyLoss()
+
+
+def _loss_batch_losses() -> list[float]:
+    import torch
+
+    model, loader, cost = _loss_setup()
+    with torch.no_grad():
+        return [cost(model(x), y).item() for x, y in loader]
+
+
+def _loss_solution(model, loader, cost):
+    import torch
+
+    running_loss = 0.0
+    with torch.no_grad():
+        for x, y in loader:
+            running_loss += cost(model(x), y).item()
+    return running_loss / len(loader)
+
+
+def _loss_seed(model, loader, cost):
+    return _loss_solution(model, loader, cost) * len(loader) / len(loader.dataset)
+
+
+def _loss_sum(model, loader, cost):
+    return _loss_solution(model, loader, cost) * len(loader)
+
+
+def _loss_last(model, loader, cost):
+    *_, (x, y) = loader
+    return cost(model(x), y).item()
+
+
+def _loss_stub(model, loader, cost):
+    """The average loss of `model` over the batches of `loader`."""
+
+
+@register("08.3", notebook=_NB08, title="Fix the seed's running loss", stars=2, points=2,
+          solution=_loss_solution,
+          explanation="The sum of the batch means divided by the number of batches, len(loader), is the epoch's "
+                      "average loss.",
+          wrong=[Wrong(_loss_seed, "64x too small"), Wrong(_loss_sum, "number of batches"),
+                 Wrong(_loss_last, "last batch"), Wrong(_loss_stub, "not done yet"),
+                 Wrong("running_loss / len(data_loader_train)", "expected a function")])
+def _(answer):
+    if not callable(answer):
+        return f"expected a function epoch_loss(model, loader, cost), got {describe(answer)}"
+    if _body_is_stub(answer):
+        raise NotDoneYet("epoch_loss(...) does nothing yet: replace the `pass` with your code")
+    import math
+
+    import torch
+
+    model, loader, cost = _loss_setup()
+    result = answer(model, loader, cost)
+    if isinstance(result, torch.Tensor) and result.numel() == 1:
+        result = result.item()
+    if isinstance(result, bool) or not isinstance(result, (int, float)) or not math.isfinite(result):
+        return f"epoch_loss should return one number (a float), got {describe(result)}"
+    losses = _loss_batch_losses()
+    mean = sum(losses) / len(losses)
+    if abs(result - mean) <= 1e-5 * mean:
+        return None
+    if abs(result * 64 - mean) <= 1e-5 * mean:
+        return ("your loss is 64x too small: did you divide by the number of images (len(loader.dataset)) instead "
+                "of the number of batches (len(loader))? Each batch's loss is already a mean over its 64 images")
+    if abs(result - sum(losses)) <= 1e-5 * mean:
+        return "that is the sum of the 4 batch losses: divide it by the number of batches, len(loader)"
+    if abs(result - losses[-1]) <= 1e-5 * mean:
+        return "that is the last batch's loss alone: add every batch's loss (+=), then divide by len(loader)"
+    return (f"{result:.4f} is not it: the epoch's average is the sum of the batch losses (loss.item()) divided by "
+            "the number of batches")
+
+
+def _eval_setup():
+    """A tiny classifier with dropout, in training mode (as after a training pass), and 200 inputs."""
+    import torch
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(8, 32), torch.nn.ReLU(), torch.nn.Dropout(p=0.5),
+                                torch.nn.Linear(32, 10))
+    x = torch.randn(200, 8, generator=torch.Generator().manual_seed(1))
+    return model.train(), x
+
+
+def _predict_solution(model, X):
+    import torch
+
+    model.eval()
+    with torch.no_grad():
+        return model(X).argmax(dim=1)
+
+
+def _predict_seed(model, X):
+    import torch
+
+    with torch.no_grad():
+        return model(X).argmax(dim=1)
+
+
+def _predict_no_brackets(model, X):
+    import torch
+
+    model.eval  # noqa: B018  (the attribute, not the call: a typical slip)
+    with torch.no_grad():
+        return model(X).argmax(dim=1)
+
+
+def _predict_logits(model, X):
+    import torch
+
+    model.eval()
+    with torch.no_grad():
+        return model(X)
+
+
+def _predict_with_grad(model, X):
+    model.eval()
+    return model(X).argmax(dim=1)
+
+
+def _predict_stub(model, X):
+    """The predicted digit of each row of X."""
+
+
+@register("08.4", notebook=_NB08, title="Add the missing model.eval()", stars=2, points=2,
+          solution=_predict_solution,
+          explanation="model.eval() switches dropout off, so every pass gives the same, full-strength predictions; "
+                      "torch.no_grad() records nothing for backward().",
+          wrong=[Wrong(_predict_seed, "model.eval()"), Wrong(_predict_no_brackets, "brackets"),
+                 Wrong(_predict_logits, "argmax"), Wrong(_predict_with_grad, "no_grad"),
+                 Wrong(_predict_stub, "not done yet"), Wrong(42, "expected a function")])
+def _(answer):
+    if not callable(answer):
+        return f"expected a function predict(model, X), got {describe(answer)}"
+    if _body_is_stub(answer):
+        raise NotDoneYet("predict(...) does nothing yet: replace the `pass` with your code")
+    import torch
+
+    model, x = _eval_setup()
+    grad_on = []
+    model.register_forward_hook(lambda module, inputs, output: grad_on.append(torch.is_grad_enabled()))
+    torch.manual_seed(2)
+    first = answer(model, x)
+    if not isinstance(first, torch.Tensor):
+        return f"predict should return a tensor of predicted digits, got {describe(first)}"
+    if tuple(first.shape) == (200, 10):
+        return ("you returned the 10 logits of each image: the predicted digit is the index of the largest, "
+                "argmax(dim=1)")
+    if tuple(first.shape) != (200,):
+        return f"expected one predicted digit per image, shape (200,), got shape {tuple(first.shape)}"
+    model.train()  # as the next training pass would leave it
+    torch.manual_seed(3)
+    second = answer(model, x)
+    with torch.no_grad():
+        expected = model.eval()(x).argmax(dim=1)
+    if not (torch.equal(first.long(), expected) and torch.equal(second.long(), expected)):
+        return ("dropout is still on: two calls give different predictions. Call model.eval() (with the brackets) "
+                "before the forward pass")
+    if any(grad_on):
+        return ("the predictions are right, but the forward pass recorded gradients: run it under torch.no_grad(), "
+                "as a test pass should")
+    return None
+
+
+_CONFUSION = (  # rows: true digit 0-9; columns: predicted digit 0-9 (a made-up test run)
+    (190, 0, 1, 0, 0, 1, 3, 0, 1, 0),
+    (0, 226, 1, 0, 0, 0, 0, 1, 0, 0),
+    (2, 1, 196, 2, 1, 0, 0, 3, 2, 0),
+    (0, 0, 2, 191, 0, 4, 0, 2, 3, 1),
+    (0, 0, 1, 0, 196, 0, 2, 0, 0, 11),
+    (1, 0, 0, 5, 0, 170, 2, 0, 1, 1),
+    (2, 1, 0, 0, 1, 2, 188, 0, 1, 0),
+    (0, 2, 7, 1, 1, 0, 0, 198, 0, 3),
+    (2, 1, 3, 4, 1, 3, 1, 2, 167, 2),
+    (1, 0, 0, 2, 4, 1, 0, 3, 1, 196),
+)
+
+
+@register("08.5", notebook=_NB08, title="Read a confusion matrix", stars=1, points=1, kind=(tuple, list),
+          solution=(4, 9),
+          explanation="The largest number off the diagonal, 11, is in row 4, column 9: 11 images of a 4 were "
+                      "taken for a 9 (and only 4 of the 9s for a 4).",
+          wrong=[Wrong((9, 4), "swapped"), Wrong((1, 1), "diagonal"), Wrong((7, 2), "second"),
+                 Wrong((8, 8), "diagonal"), Wrong([4], "give 2 numbers")])
+def _(answer):
+    pair = _whole_numbers(answer, 2)
+    if isinstance(pair, str):
+        return f"{pair}: answer (true digit, predicted digit)"
+    if pair == (4, 9):
+        return None
+    if pair == (9, 4):
+        return ("row and column swapped: rows are the true digit, columns the prediction; (9, 4) holds 4, while 11 "
+                "images of a 4 were predicted as 9")
+    if pair[0] == pair[1]:
+        return (f"({pair[0]}, {pair[1]}) is on the diagonal: those are right answers. A mistake is a number off the "
+                "diagonal")
+    if pair == (7, 2):
+        return "7 -> 2 happens 7 times, the second most: look for a larger number off the diagonal"
+    if not all(0 <= digit <= 9 for digit in pair):
+        return "digits go from 0 to 9: answer (true digit, predicted digit)"
+    return (f"({pair[0]}, {pair[1]}) holds {_CONFUSION[pair[0]][pair[1]]}: find the largest number off the diagonal, "
+            "then read its row (true digit) and column (predicted digit)")
 # --- 08_mnist_cnn.ipynb: end
 
 
