@@ -22,7 +22,7 @@ def run_all(nb: nbformat.NotebookNode, folder) -> nbformat.NotebookNode:
     """Run every cell in a fresh kernel, as the grader does (errors recorded, not raised)."""
     from nbclient import NotebookClient
 
-    NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True,
+    NotebookClient(nb, timeout=600, kernel_name="python3", allow_errors=True,
                    resources={"metadata": {"path": str(folder)}}).execute()
     return nb
 
