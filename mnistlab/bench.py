@@ -374,7 +374,7 @@ def training_flops(model: torch.nn.Module, input_shape: Sequence[int] = (1, 28, 
         with FlopCounterMode(display=False) as counter:
             torch.nn.functional.cross_entropy(model(x), y).backward()
     finally:
-        for p, grad in zip(model.parameters(), saved):
+        for p, grad in zip(model.parameters(), saved, strict=True):
             p.grad = grad
         model.train(was_training)
     return counter.get_total_flops() / batch
@@ -397,8 +397,8 @@ def bf16_verdict(fp32_gflops: float, bf16_gflops: float) -> tuple[bool, str]:
     """(bf16 runs natively here, one sentence saying so) from two measured GFLOP/s figures on one device."""
     ratio = bf16_gflops / fp32_gflops
     if ratio < BF16_EMULATED_BELOW:
-        return False, (f"bf16 matmul runs at {ratio:.2f}x float32 here ({1 / ratio:.0f}x slower): this processor "
-                       "has no bf16 arithmetic, so it is emulated; keep float32 for speed")
+        return False, (f"bf16 matmul runs at {ratio:.2f}x float32 here ({1 / ratio:.0f}x slower): this processor does "
+                       "not multiply bf16 natively, so PyTorch emulates it; keep float32 for speed")
     if ratio < 1.2:
         return True, (f"bf16 matmul runs at {ratio:.1f}x float32 here: about as fast, native but no faster at "
                       "this size; bf16 helps with larger matrices or to save memory")
