@@ -26,7 +26,7 @@ XDIST := -n 2 --dist loadfile
 # Every compared output is checked to be the same with 1 and 2 threads.
 TEST_THREADS := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 
-.PHONY: setup lab test test-students lint unit unit-fast nbval notebooks clean doctor wheelhouse student grade
+.PHONY: setup lab test test-students test-gpu lint unit unit-fast nbval notebooks clean doctor wheelhouse student grade
 
 setup:
 	@bash scripts/setup.sh
@@ -34,6 +34,10 @@ setup:
 lab: setup
 	$(BIN)/jupyter lab --no-browser --ip 127.0.0.1 --port $(PORT) --allow-root \
 		--ServerApp.root_dir=$(NOTEBOOKS)
+
+# Compared notebook cells compute on the CPU on every machine (a GPU machine included), so nbval compares
+# CPU numbers with CPU numbers; the GPU is for the lessons about it, in class, and for make test-gpu.
+test unit unit-fast nbval notebooks test-students: export MNISTLAB_DEVICE := cpu
 
 test: export MNISTLAB_SETUP_BROWSER := 1
 test: setup lint
@@ -72,6 +76,12 @@ grade: setup
 # As long as the notebooks themselves, so kept out of make test; .ci/run runs it after make test.
 test-students: setup
 	$(TEST_THREADS) $(BIN)/pytest -n 2 --dist load -m student_copies tests
+
+# A CUDA machine: every notebook on the GPU (no error, no stderr, every verdict line holds), then the GPU's
+# figures (matmul against its peak, the seed's recipe against --fast for one epoch, time to 99%). Under
+# 8 minutes; without a GPU it says so and exits 2.
+test-gpu: setup
+	$(BIN)/python benchmarks/gpu_check.py
 
 # Fast loops for maintainers.
 unit: setup

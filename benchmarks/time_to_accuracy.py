@@ -17,7 +17,7 @@ The recipe, chosen by measuring on 2-core CPUs (see benchmarks/README.md):
   work on a quarter of the numbers. On a CPU a net this small is bound by memory traffic, not
   arithmetic: BatchNorm, ReLU and pooling over the full-size activations took most of a step. The
   lean order trains 2.2x faster per step than the first recipe's conv -> BatchNorm -> ReLU -> pool
-  blocks (``--first-recipe``) and reached 99.15-99.38% in 2 epochs (the first recipe 99.10-99.19%).
+  blocks (``--first-recipe``) and reached 99.14-99.38% in 2 epochs (the first recipe 99.10-99.19%).
 * two epochs, batch 512, Adam (fused) with a one-cycle learning rate (warm up to 1e-2 over the first
   quarter, then anneal), cross-entropy with label smoothing 0.1, no augmentation (it pays off only
   over more epochs). 1.5 epochs reached 99.06-99.17% and one epoch 98.82-98.97%: too close to the line.

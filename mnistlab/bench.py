@@ -39,7 +39,8 @@ from .device import get_device, synchronize
 __all__ = ["BUDGET_FRACTION", "FALLBACK_AVAILABLE_BYTES", "BenchResult", "available_memory", "benchmark_matmul",
            "check_size", "compare_devices", "dtype_name", "matmul_bytes", "matmul_flops", "matmul_gflops",
            "max_matmul_size", "memory_budget", "naive_seed_loop", "plot_benchmark", "resolve_budget", "results_table",
-           "sizes_that_fit", "time_call", "time_matmul"]
+           "sizes_that_fit", "time_call", "time_matmul", "sweep_gflops", "training_flops", "share_of_ceiling",
+           "BF16_EMULATED_BELOW", "bf16_verdict"]
 
 FALLBACK_AVAILABLE_BYTES = 2 * 1024**3
 """Memory assumed available when it cannot be measured (2 GiB: small on purpose)."""
