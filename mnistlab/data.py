@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
+import glob
 import gzip
 import hashlib
 import json
@@ -377,7 +378,7 @@ def _innermost_reason(exc: BaseException) -> str:
 
 def _remove_stale_downloads(target: Path) -> None:
     """Remove the temporary download folders that killed processes left beside ``target``."""
-    for folder in target.parent.glob(f"{files.glob_escape(f'.{target.name}.')}*.download"):
+    for folder in target.parent.glob(f"{glob.escape(f'.{target.name}.')}*.download"):
         if files.is_stale(folder, target, ".download"):
             shutil.rmtree(folder, ignore_errors=True)
 

@@ -15,6 +15,7 @@ Used for checkpoints (``checkpoint``) and the MNIST cache (``data``). Three rule
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import re
 import socket
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 __all__ = ["STALE_AFTER_S", "atomic_file", "check_writable_folder", "clean_stale_temporaries", "current_umask",
-           "describe_os_error", "glob_escape", "is_stale", "temp_prefix"]
+           "describe_os_error", "is_stale", "temp_prefix"]
 
 #: A temporary file whose writer cannot be checked (another host, an old name) is stale after this long.
 STALE_AFTER_S = 6 * 3600
@@ -96,7 +97,7 @@ def clean_stale_temporaries(target: str | os.PathLike, suffix: str = ".tmp") -> 
     target = Path(target)
     removed = []
     try:
-        candidates = list(target.parent.glob(f"{glob_escape(_prefix(target))}*{glob_escape(suffix)}"))
+        candidates = list(target.parent.glob(f"{glob.escape(_prefix(target))}*{glob.escape(suffix)}"))
     except OSError:
         return removed
     for temp in candidates:
@@ -105,11 +106,6 @@ def clean_stale_temporaries(target: str | os.PathLike, suffix: str = ".tmp") -> 
                 temp.unlink()
                 removed.append(temp)
     return removed
-
-
-def glob_escape(text: str) -> str:
-    """``text`` with glob's special characters escaped."""
-    return re.sub(r"([*?\[])", r"[\1]", text)
 
 
 @contextlib.contextmanager
