@@ -13,7 +13,9 @@ import functools
 import html
 import io
 import math
+import os
 from collections.abc import Callable
+from pathlib import Path
 
 import ipywidgets as widgets  # the "course" extra: pip install mnistlab[course]
 import numpy as np
@@ -25,8 +27,27 @@ from torchvision import transforms
 from .data import load_mnist, normalize
 from .device import check_seed, model_device
 
-__all__ = ["AUGMENTATIONS", "BATCH_SIZES", "GRID_WIDTH", "MAX_SEED", "SPLITS", "DigitGridBrowser", "DigitGridState",
-           "render_grid", "render_message"]
+__all__ = ["AUGMENTATIONS", "BATCH_SIZES", "GRID_WIDTH", "LANGUAGES", "MAX_SEED", "SPLITS", "DigitGridBrowser",
+           "DigitGridState", "language", "render_grid", "render_message"]
+
+#: The languages of the widgets' labels and captions: English, Simplified Chinese.
+LANGUAGES = ("en", "zh")
+
+
+def language(lang: str | None = None) -> str:
+    """The language a widget speaks: ``lang`` when given, else ``$MNISTLAB_LANG``, else the notebook's folder.
+
+    The Chinese notebooks (notebooks/zh/) run the same code as the English ones; their kernels start in a
+    folder named ``zh``, so widgets made there speak Chinese without a ``lang=`` in the code.
+    ``make lab-zh`` also sets ``MNISTLAB_LANG=zh``. Anything else than "en" or "zh" is a ValueError.
+    """
+    chosen = lang if lang is not None else os.environ.get("MNISTLAB_LANG", "").strip().lower() or (
+        "zh" if Path.cwd().name == "zh" else "en")
+    if chosen not in LANGUAGES:
+        where = "lang" if lang is not None else "MNISTLAB_LANG"
+        raise ValueError(f"{where}={chosen!r}: the widgets speak {' or '.join(map(repr, LANGUAGES))}")
+    return chosen
+
 
 SPLITS = ("train", "test")
 BATCH_SIZES = (16, 32, 64)
