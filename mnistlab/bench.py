@@ -40,7 +40,7 @@ __all__ = ["BUDGET_FRACTION", "FALLBACK_AVAILABLE_BYTES", "BenchResult", "availa
            "check_size", "compare_devices", "dtype_name", "matmul_bytes", "matmul_flops", "matmul_gflops",
            "max_matmul_size", "memory_budget", "naive_seed_loop", "plot_benchmark", "resolve_budget", "results_table",
            "sizes_that_fit", "time_call", "time_matmul", "sweep_gflops", "training_flops", "share_of_ceiling",
-           "BF16_EMULATED_BELOW", "bf16_verdict"]
+           "BF16_EMULATED_BELOW", "bf16_verdict", "BUSY_MARK", "BUSY_BELOW", "busy_check"]
 
 FALLBACK_AVAILABLE_BYTES = 2 * 1024**3
 """Memory assumed available when it cannot be measured (2 GiB: small on purpose)."""
@@ -257,6 +257,7 @@ def naive_seed_loop(
     device: torch.device | str = "cpu",
     sync: bool = False,
     max_bytes: int | None = None,
+    from_host: bool = False,
 ) -> list[float]:
     """The seed's loop at caller-given batch counts: one ``time.time()`` reading per batch, no warm-up.
 
@@ -265,6 +266,10 @@ def naive_seed_loop(
     when the kernel is queued, so the times stay flat; ``sync=True`` adds the missing
     ``synchronize`` to show the real cost. The seed used batches 100..900 with ``n=1000`` (up to
     7.2 GB): pick small ones.
+
+    ``from_host=True`` is the seed's GPU version as its text describes it (``a = a.cuda()`` added to the
+    loop): the tensor is made in the CPU's memory and copied to ``device`` inside the timed region, so the
+    clock also measures that copy (which grows with the batch), but still not the queued matmul.
     """
     device = torch.device(device)
     max_bytes = resolve_budget(max_bytes, device)
@@ -273,7 +278,10 @@ def naive_seed_loop(
     times = []
     for batch in batches:
         start = time.time()
-        a = torch.empty(batch, n, n, device=device)  # what torch.FloatTensor(batch, n, n) does
+        if from_host:
+            a = torch.empty(batch, n, n).to(device)  # torch.FloatTensor(batch, n, n), then a = a.cuda()
+        else:
+            a = torch.empty(batch, n, n, device=device)  # what torch.FloatTensor(batch, n, n) does
         a = torch.matmul(a, a)
         if sync:
             synchronize(device)
@@ -392,6 +400,37 @@ def share_of_ceiling(images_per_s: float, flops_per_image: float, ceiling_gflops
 #: measured 0.005x on an AVX2 CPU and about 0.15x on an AVX-512 CPU without AVX512-BF16, against 2.2x
 #: (AVX512-BF16) and 3.7x (AMX) where the CPU multiplies bf16 natively.
 BF16_EMULATED_BELOW = 0.5
+
+
+#: The start of the line a timing notebook prints when its own figures say the machine was busy;
+#: ``scripts/run_notebooks.py`` refuses to save such a run (the same text is defined there).
+BUSY_MARK = "BUSY MACHINE:"
+
+BUSY_BELOW = 0.6
+"""A larger size under this share of a smaller size's GFLOP/s means the machine was busy (see ``busy_check``)."""
+
+
+def busy_check(results: Sequence[BenchResult], smallest: int = 256) -> str | None:
+    """A ``BUSY MACHINE: ...`` line when the GFLOP/s fall at the larger sizes, else None.
+
+    On a quiet machine, float32 matmul speed rises with the size and then stays near the ceiling: once
+    ``n`` is at least ``smallest`` (the cores are kept busy from there), a larger size is not much slower
+    per FLOP. When other programs hold the cores, the larger sizes, which take longer and so meet more of
+    the other work, fall far below the best smaller one. Only results of one device and dtype compare.
+    """
+    groups: dict[tuple[str, str], list[BenchResult]] = {}
+    for r in results:
+        if r.size >= smallest:
+            groups.setdefault((r.device, r.dtype), []).append(r)
+    for (device, dtype), rows in groups.items():
+        rows = sorted(rows, key=lambda r: r.size)
+        for k, r in enumerate(rows[1:], start=1):
+            best = max(rows[:k], key=lambda q: q.gflops)
+            if r.gflops < BUSY_BELOW * best.gflops:
+                return (f"{BUSY_MARK} {device} {dtype} n={r.size} ran at {r.gflops:.1f} GFLOP/s, under "
+                        f"{BUSY_BELOW:.0%} of n={best.size}'s {best.gflops:.1f}: other programs held the cores; "
+                        "run again when the machine is quiet")
+    return None
 
 
 def bf16_verdict(fp32_gflops: float, bf16_gflops: float) -> tuple[bool, str]:

@@ -638,6 +638,142 @@ def _(answer):
 
 
 # --- 01_cpu_vs_gpu.ipynb: begin
+_NB01 = "01_cpu_vs_gpu.ipynb"
+
+
+def _nb01_close(value: Any, target: float, rel: float = 1e-3) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value - target) <= rel * abs(target)
+
+
+@register("01.1", notebook=_NB01, title="Predict, then run: the FLOP of the seed's third step", stars=1, points=1,
+          kind=(int, float), solution=600_000_000_000,
+          explanation="300 matrices, each 2 * 1000**3 = 2e9 FLOP: 6e11 FLOP, 600 GFLOP.",
+          wrong=[Wrong(300_000_000_000, "two FLOP"), Wrong(2_000_000_000, "batch of 300"),
+                 Wrong(600, "GFLOP"), Wrong(600_000_000, "n**3"), Wrong(6e9, "i * 100 matrices")])
+def _(answer):
+    if _nb01_close(answer, 6e11):
+        return None
+    hints = ((3e11, "3e11 counts multiply-adds: each multiply-add is two FLOP (a multiplication and an addition)"),
+             (2e9, "2e9 is one 1000 x 1000 matmul: step i=3 multiplies a batch of 300 of them"),
+             (600, "600 is the answer in GFLOP: give FLOP (600 GFLOP = 600 * 1e9 FLOP)"),
+             (6e8, "6e8 is 300 * 2 * 1000**2: a matmul of n x n matrices costs 2 * n**3 FLOP, not 2 * n**2"),
+             (6e9, "6e9 is 3 matmuls: at step i the seed's batch holds i * 100 matrices"))
+    for value, hint in hints:
+        if _nb01_close(answer, value):
+            return hint
+    return f"{answer:.4g} is not it: FLOP of one matmul (2 * n**3, n = 1000) times the matrices in the batch"
+
+
+@register("01.2", notebook=_NB01, title="Predict the time of a matmul twice as large", stars=2, points=2,
+          kind=(int, float), solution=16,
+          explanation="Doubling n multiplies the work 2 * n**3 by 8; at the same GFLOP/s the time grows 8x: 2 ms * 8.",
+          wrong=[Wrong(4, "n**3"), Wrong(8, "n**2"), Wrong(0.25, "more work"), Wrong(0.016, "milliseconds")])
+def _(answer):
+    if _nb01_close(answer, 16, rel=0.01):
+        return None
+    hints = ((4, "4 ms doubles the time, as if the work grew like n: it grows like n**3"),
+             (8, "8 ms is 4x, as if the work grew like n**2 (the entries of the result): each entry is also a dot "
+                 "product of n multiply-adds, so the work grows like n**3"),
+             (0.25, "0.25 ms divides by 8: the larger matmul is more work, so it takes longer"),
+             (0.016, "0.016 is in seconds: give the time in milliseconds"))
+    for value, hint in hints:
+        if _nb01_close(answer, value, rel=0.01):
+            return hint
+    return (f"{answer:.4g} ms is not it: how many times more FLOP does n = 1024 need than n = 512 (2 * n**3), "
+            "and so how many times longer at the same GFLOP/s?")
+
+
+@register("01.3", notebook=_NB01, title="The largest matmul that fits in 1 GB", stars=2, points=2,
+          kind=int, solution=9128,
+          explanation="a, b and the result: 3 * 4 * n**2 bytes <= 10**9, so n = floor(sqrt(10**9 / 12)) = 9128.",
+          wrong=[Wrong(15811, "three n x n tensors"), Wrong(11180, "the result"), Wrong(6454, "4 bytes"),
+                 Wrong(9129, "does not fit"), Wrong(83333333, "n x n")])
+def _(answer):
+    def fits(n: int) -> bool:
+        return 3 * 4 * n * n <= 10**9
+
+    if fits(answer) and not fits(answer + 1):
+        return None
+    hints = {15811: "15811 fits one tensor: a matmul holds a, b and the result, three n x n tensors",
+             11180: "11180 fits a and b, but the result needs memory too: three n x n tensors",
+             6454: "6454 counts 8 bytes a number (float64): float32 takes 4 bytes",
+             83333333: "83333333 is the number of float32 elements per tensor: n is the side of an n x n matrix, "
+                       "the square root of that"}
+    if answer in hints:
+        return hints[answer]
+    if not fits(answer):
+        return f"n = {answer} does not fit: 3 tensors * 4 bytes * {answer}**2 = {12 * answer * answer:,} bytes"
+    return f"n = {answer} fits, but so does n = {answer + 1}: find the largest n with 3 * 4 * n**2 <= 10**9"
+
+
+def _nb01_gflops(times, n):
+    """The solution of 01.4, as the notebook writes it."""
+    import statistics
+
+    return 2 * n**3 / statistics.median(times) / 1e9
+
+
+#: 01.4's examples: (repeat times in seconds, n, GFLOP/s from the median); one slow repeat in each
+_NB01_CASES = (([0.10, 0.12, 0.11, 0.50], 1000, 2 * 1000**3 / 0.115 / 1e9),
+               ([0.004, 0.2, 0.005], 256, 2 * 256**3 / 0.005 / 1e9))
+
+
+def _nb01_stub(times, n):
+    pass
+
+
+@register("01.4", notebook=_NB01, title="GFLOP/s from repeat times", stars=3, points=3,
+          solution=_nb01_gflops,
+          explanation="The median ignores the slow repeat; 2 * n**3 FLOP divided by the median time, then by 1e9.",
+          wrong=[Wrong(lambda t, n: 2 * n**3 / (sum(t) / len(t)) / 1e9, "mean"),
+                 Wrong(lambda t, n: 2 * n**3 / min(t) / 1e9, "fastest"),
+                 Wrong(lambda t, n: n**3 / sorted(t)[len(t) // 2] / 1e9 if len(t) % 2 else
+                       n**3 / ((sorted(t)[len(t) // 2 - 1] + sorted(t)[len(t) // 2]) / 2) / 1e9, "two FLOP"),
+                 Wrong(lambda t, n: 2 * n**3 / _nb01_median(t), "1e9"),
+                 Wrong(lambda t, n: _nb01_median(t), "GFLOP/s"),
+                 Wrong(lambda t, n: 2 * n**3 / sorted(t)[len(t) // 2] / 1e9, "two middle times"),
+                 Wrong(_nb01_stub, "not done yet"), Wrong(17.4, "expected a function")])
+def _(answer):
+    if not callable(answer):
+        return f"expected a function gflops(times, n), got {describe(answer)}"
+    results = []
+    for times, n, _expected in _NB01_CASES:
+        result = answer(list(times), n)
+        if result is None:
+            raise NotDoneYet("gflops(...) still returns None: replace the `pass` with your code")
+        try:
+            results.append(float(result))
+        except (TypeError, ValueError):
+            return f"gflops(...) returned {describe(result)}: return a number, the GFLOP/s"
+    (times, n, expected), first = _NB01_CASES[0], results[0]
+    if _nb01_close(first, expected) and _nb01_close(results[1], _NB01_CASES[1][2]):
+        return None
+    flop = 2 * n**3
+    hints = ((flop / (sum(times) / len(times)) / 1e9, "that is the rate from the mean time: the one slow repeat "
+              "(0.50 s) pulls the mean up; use statistics.median"),
+             (flop / min(times) / 1e9, "that is the rate of the fastest repeat: the lesson's timing keeps the median"),
+             (flop / 2 / 0.115 / 1e9, "half the answer: an n x n matmul costs 2 * n**3 FLOP (two FLOP a "
+              "multiply-add)"),
+             (flop / 0.115, "1e9 times too large: GFLOP/s is FLOP per second divided by 1e9"),
+             (0.115, "that is the median time in seconds: turn it into GFLOP/s with 2 * n**3 / seconds / 1e9"),
+             (flop / 0.12 / 1e9, "with four repeats the median is the mean of the two middle times "
+              "(statistics.median does it): sorted(times)[len(times) // 2] is the upper one"))
+    for value, hint in hints:
+        if _nb01_close(first, value):
+            return f"gflops({list(times)}, {n}) gave {first:.4g}: {hint}"
+    if _nb01_close(first, expected):
+        return (f"right on the first example, but gflops({list(_NB01_CASES[1][0])}, {_NB01_CASES[1][1]}) gave "
+                f"{results[1]:.4g}: did you hard-code the answer?")
+    return (f"gflops({list(times)}, {n}) gave {first:.4g}, expected {expected:.4g}: the median of the times, then "
+            "2 * n**3 / median / 1e9")
+
+
+def _nb01_median(times):
+    import statistics
+
+    return statistics.median(times)
+
+
 # --- 01_cpu_vs_gpu.ipynb: end
 
 

@@ -194,3 +194,57 @@ def test_gpu_path():
     r = bench.time_matmul(256, device="cuda", repeats=2, warmup=1)
     assert r.device.startswith("cuda") and r.gflops > 0
     assert len(bench.naive_seed_loop([1, 2], n=256, device="cuda", sync=True)) == 2
+
+
+def test_the_seeds_gpu_version_times_the_copy_from_host_memory(monkeypatch):
+    made = []
+    real_empty = torch.empty
+
+    def empty(*size, device=None, **kwargs):
+        made.append(torch.device(device) if device is not None else torch.device("cpu"))
+        return real_empty(*size, device=device, **kwargs)
+
+    moved = []
+    real_to = torch.Tensor.to
+
+    def to(self, *args, **kwargs):
+        moved.append(args)
+        return real_to(self, *args, **kwargs)
+
+    monkeypatch.setattr(bench.torch, "empty", empty)
+    monkeypatch.setattr(torch.Tensor, "to", to)
+    readings = iter([0.0, 1.0])
+    monkeypatch.setattr(bench.time, "time", lambda: next(readings))
+    assert bench.naive_seed_loop([2], n=8, from_host=True) == [1.0]
+    assert made == [torch.device("cpu")] and moved == [(torch.device("cpu"),)]  # made on the host, then copied
+    made.clear(), moved.clear()
+    readings = iter([0.0, 1.0])
+    bench.naive_seed_loop([2], n=8)
+    assert moved == []  # without from_host the tensor is made where it is used
+
+
+def _rows(*pairs, device="cpu", dtype="float32"):
+    return [bench.BenchResult(size=n, seconds=1.0, gflops=g, device=device, dtype=dtype) for n, g in pairs]
+
+
+def test_busy_check_names_a_fall_at_the_larger_sizes():
+    quiet = _rows((64, 51.4), (128, 131.4), (256, 175.9), (512, 170.4))
+    assert bench.busy_check(quiet) is None
+    busy = _rows((64, 40.0), (128, 90.0), (256, 120.0), (512, 14.1))
+    line = bench.busy_check(busy)
+    assert line.startswith(bench.BUSY_MARK) and "n=512" in line and "14.1" in line and "n=256" in line
+    # small sizes rise on any machine and are not judged; another device is judged on its own
+    assert bench.busy_check(_rows((64, 100.0), (256, 30.0), (512, 29.0))) is None
+    mixed = _rows((256, 170.0), (512, 160.0)) + _rows((256, 9000.0), (512, 30.0), device="cuda")
+    assert "cuda" in bench.busy_check(mixed)
+    assert bench.busy_check([]) is None
+
+
+def test_busy_check_speaks_the_mark_run_notebooks_looks_for():
+    import importlib.util
+
+    from conftest import REPO
+    spec = importlib.util.spec_from_file_location("run_notebooks", REPO / "scripts" / "run_notebooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.BUSY_MARK == bench.BUSY_MARK
