@@ -14,6 +14,7 @@ so the bottom can be read and tested alone; ``tests/test_layers.py`` reads every
    ``distributed``: data-parallel training under ``torchrun``. ``shapes``: layer output sizes.
    ``bench``: fair matmul timings.
 4. ``viz``: plots, digit grids and computation graphs. ``widgets``: the notebooks' digit browser.
+   ``pad``: ``DigitPad``, a pad to draw a digit on and see what a trained model receives and answers.
    ``exercises``: the exercises' checks (``check("08.2", answer)``) and their cells' layout.
 5. ``cli`` (with ``__main__``): the command line, ``python -m mnistlab train``. ``doctor``: whether this
    machine is ready for the course (``python -m mnistlab doctor``). ``student``: the students' copies

@@ -34,6 +34,7 @@ import glob
 import gzip
 import hashlib
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -47,10 +48,10 @@ from torchvision.datasets.utils import calculate_md5
 
 from . import files
 
-__all__ = ["MNIST", "MNIST_MEAN", "MNIST_STD", "PROJECT_DATA", "RAW_BYTES", "RAW_SHA256", "RESOURCES", "SAMPLE_DIR",
-           "SOURCES", "MNISTDataError", "cache_dir", "command_line_wording", "default_source", "find_full_root",
-           "iterate_batches", "load_mnist", "md5sum", "mnist_tensors", "normalize", "prepare", "sample_manifest",
-           "sha256sum"]
+__all__ = ["INK_LEVEL", "MIN_INK_SPAN", "MNIST", "MNIST_BOX", "MNIST_CENTRE", "MNIST_MEAN", "MNIST_STD", "PROJECT_DATA",
+           "RAW_BYTES", "RAW_SHA256", "RESOURCES", "SAMPLE_DIR", "SOURCES", "MNISTDataError", "cache_dir",
+           "command_line_wording", "default_source", "find_full_root", "iterate_batches", "load_mnist", "md5sum",
+           "mnist_tensors", "normalize", "prepare", "sample_manifest", "sha256sum", "to_mnist_style"]
 
 #: Mean and standard deviation of the 60,000 MNIST training images (pixels scaled to [0, 1]).
 #: Notebook 06 recomputes them. Every helper, model and command normalises with these.
@@ -456,6 +457,109 @@ def normalize(images: torch.Tensor) -> torch.Tensor:
     The same numbers as ``ToTensor()`` followed by ``Normalize((MNIST_MEAN,), (MNIST_STD,))``.
     """
     return images.unsqueeze(1).float().div_(255).sub_(MNIST_MEAN).div_(MNIST_STD)
+
+
+# ---------------------------------------------------------------- MNIST's preprocessing, for digits drawn by hand
+
+#: MNIST's digits were fitted into a box this many pixels wide and high (keeping their aspect ratio), then
+#: placed in the 28x28 field with their centre of mass at its centre (LeCun et al.). ``to_mnist_style`` does the same.
+MNIST_BOX = 20
+#: Where MNIST's digits have their centre of mass: row 14, column 14, counting pixels from 0 (the sample's test
+#: digits: 13.99 and 14.01 on average, spread 0.3), at the field's middle. ``to_mnist_style`` moves it there.
+MNIST_CENTRE = 14
+#: A pixel counts as ink from this brightness on (0-1 scale): the crop of ``to_mnist_style`` keeps these pixels.
+INK_LEVEL = 0.1
+#: The ink must span at least this share of the image's longer side, across or down: less is a dot, not a digit.
+MIN_INK_SPAN = 0.1
+
+
+def _ink_image(image: object) -> torch.Tensor:
+    """``image`` as a float64 tensor ``(H, W)`` in [0, 1], ink bright on dark; a ValueError says what is wrong."""
+    try:
+        x = image.detach().cpu() if isinstance(image, torch.Tensor) else torch.tensor(image)  # a copy
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise ValueError(f"expected a 2-D array or tensor of pixels, got {type(image).__name__}: {exc}") from None
+    if x.dim() != 2:
+        hint = ""
+        if x.dim() > 2 and sum(size != 1 for size in x.shape) == 2:
+            hint = " (a batch or channel axis of size 1? pass image.squeeze())"
+        elif x.dim() == 1 and x.numel() == 28 * 28:
+            hint = " (a flattened 28x28 image? pass image.reshape(28, 28))"
+        raise ValueError(f"expected one 2-D image (height, width), found shape {tuple(x.shape)}{hint}")
+    if x.numel() == 0:
+        raise ValueError(f"expected a 2-D image with pixels, found shape {tuple(x.shape)}")
+    if x.is_complex():
+        raise ValueError(f"expected real pixel values, got {x.dtype}")
+    x = x.to(torch.float64)
+    if not torch.isfinite(x).all():
+        raise ValueError("the image holds NaN or infinite values: expected pixels 0-1 or 0-255")
+    low, high = x.min().item(), x.max().item()
+    if low < 0 or high > 255:
+        raise ValueError(
+            f"pixels range from {low:g} to {high:g}: expected 0-1 or 0-255 (raw pixels, not normalised ones; "
+            "ink bright on a dark background)"
+        )
+    if high > 1:  # 0-255
+        x = x / 255
+    border = torch.cat([x[0], x[-1], x[:, 0], x[:, -1]])
+    if border.median().item() > 0.5:
+        raise ValueError(
+            "the image's border is mostly bright: expected bright ink on a dark background, as MNIST has it; "
+            "pass 1 - image (0-1) or 255 - image (0-255)"
+        )
+    return x
+
+
+def to_mnist_style(image: object, normalize: bool = True) -> torch.Tensor:
+    """Preprocess one digit as MNIST's were: crop, fit into 20x20, centre by centre of mass in 28x28, normalise.
+
+    ``image``: one 2-D array or tensor ``(height, width)`` of any size (a drawing pad's canvas, a photo cut to
+    one digit), pixel values 0-1 or 0-255 (read as 0-255 when any value is above 1), **ink bright on a dark
+    background** like MNIST's. Steps, as LeCun et al. describe MNIST's own:
+
+    1. crop to the ink: the smallest rectangle holding every pixel of at least ``INK_LEVEL`` (0-1 scale);
+    2. scale it, keeping its aspect ratio, so that its longer side is ``MNIST_BOX`` (20) pixels, anti-aliased;
+    3. paste it into a black 28x28 field so that its centre of mass (pixel values as weights) lands on pixel
+       (``MNIST_CENTRE``, ``MNIST_CENTRE``), to the nearest pixel (shifted less if the box would leave the field);
+    4. with ``normalize`` (the default), standardise with ``MNIST_MEAN`` and ``MNIST_STD`` like ``normalize``.
+
+    Returns a float32 tensor ``(1, 1, 28, 28)``, a batch of one ready for the course's models; with
+    ``normalize=False`` its pixels are in [0, 1], for showing. Raises ValueError, with a message that says what
+    to do, for: not one 2-D image (wrong shape), values outside 0-255 or not finite, dark ink on a bright
+    background, an empty image (no pixel reaches ``INK_LEVEL``), and too little ink (a dot: the ink spans less
+    than ``MIN_INK_SPAN`` of the image's longer side).
+    """
+    x = _ink_image(image)
+    ink = x >= INK_LEVEL
+    if not ink.any():
+        raise ValueError(
+            f"the image is empty: no pixel reaches the ink level {INK_LEVEL} (0-1 scale); draw a digit first"
+        )
+    rows, cols = ink.any(dim=1).nonzero().flatten(), ink.any(dim=0).nonzero().flatten()
+    top, bottom, left, right = rows[0].item(), rows[-1].item() + 1, cols[0].item(), cols[-1].item() + 1
+    height, width = bottom - top, right - left
+    if max(height, width) < MIN_INK_SPAN * max(x.shape):
+        raise ValueError(
+            f"too little ink: it spans {height}x{width} of the image's {x.shape[0]}x{x.shape[1]} pixels (a dot?); "
+            f"a digit should span at least {MIN_INK_SPAN:.0%} of the image's height or width"
+        )
+    crop = x[top:bottom, left:right]
+    scale = MNIST_BOX / max(height, width)
+    size = (max(1, round(height * scale)), max(1, round(width * scale)))
+    box = torch.nn.functional.interpolate(
+        crop[None, None], size=size, mode="bilinear", antialias=True, align_corners=False
+    )[0, 0].clamp_(0, 1)
+    # centre of mass (row, column) of the box, in pixel indices, moved to MNIST_CENTRE
+    total = box.sum()
+    com_row = (box.sum(dim=1) * torch.arange(size[0], dtype=box.dtype)).sum() / total
+    com_col = (box.sum(dim=0) * torch.arange(size[1], dtype=box.dtype)).sum() / total
+    row = min(max(math.floor(MNIST_CENTRE - com_row.item() + 0.5), 0), 28 - size[0])
+    col = min(max(math.floor(MNIST_CENTRE - com_col.item() + 0.5), 0), 28 - size[1])
+    field = torch.zeros(28, 28, dtype=torch.float64)
+    field[row : row + size[0], col : col + size[1]] = box
+    if normalize:
+        field = (field - MNIST_MEAN) / MNIST_STD
+    return field.to(torch.float32).view(1, 1, 28, 28)
 
 
 @functools.lru_cache(maxsize=4)

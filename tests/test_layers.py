@@ -23,7 +23,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("__init__", "device", "files"),
     ("data", "models", "checkpoint", "baselines", "history"),
     ("train", "fast", "distributed", "shapes", "bench"),
-    ("viz", "widgets", "exercises"),
+    ("viz", "widgets", "pad", "exercises"),
     ("cli", "__main__", "doctor", "student", "grade"),
 )
 
