@@ -38,7 +38,12 @@ def bf16_autocast_available(device: torch.device | str) -> bool:
     """True where bf16 autocast pays off: CUDA GPUs with bf16, CPUs with AMX-bf16 or AVX512-BF16."""
     device = torch.device(device)
     if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
+        # without including_emulation=False, GPUs older than Ampere (no bf16 tensor cores) answer True too,
+        # and bf16 there is emulated: slower than fp32, the opposite of the fast path's point
+        try:
+            return torch.cuda.is_bf16_supported(including_emulation=False)
+        except TypeError:  # a PyTorch before 2.4 has no such argument, and counts only native bf16
+            return torch.cuda.is_bf16_supported()
     if device.type == "cpu":
         return any(flag in devicelib.cpu_flags() for flag in BF16_CPU_FLAGS)
     return False

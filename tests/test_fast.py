@@ -204,3 +204,21 @@ def test_cli_fast_prints_json_with_fast_true(capsys, tmp_path, monkeypatch):
     (_, y_train), (_, y_test) = mnist_tensors(train=True, source="sample"), mnist_tensors(train=False, source="sample")
     always_the_same = majority_class_accuracy(y_train[:256], y_test).accuracy  # 0.12 on the sample's test split
     assert metrics["test_acc"] > always_the_same + 0.15, metrics  # measured: 0.44
+
+
+def test_on_cuda_only_native_bf16_counts(monkeypatch):
+    asked = []
+
+    def is_bf16_supported(including_emulation=True):
+        asked.append(including_emulation)
+        return including_emulation  # a GPU before Ampere: bf16 only emulated
+
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", is_bf16_supported)
+    assert bf16_autocast_available("cuda") is False
+    assert asked == [False]
+
+    def old_torch():  # a PyTorch before 2.4: no including_emulation, native bf16 only
+        return True
+
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", old_torch)
+    assert bf16_autocast_available("cuda") is True
