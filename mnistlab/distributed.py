@@ -141,6 +141,12 @@ def setup(device: torch.device) -> DistInfo:
     if info.world_size == 1 or is_active():
         return info
     if device.type == "cuda":
+        gpus = torch.cuda.device_count()
+        if info.local_rank >= gpus:  # nccl needs a GPU of its own for every process
+            raise RuntimeError(
+                f"process {info.local_rank} on this machine needs GPU {info.local_rank}, but there "
+                f"{'is 1 GPU' if gpus == 1 else f'are {gpus} GPUs'}: start at most {gpus} process(es) per machine "
+                f"(torchrun --nproc-per-node {gpus}), or train on the CPU (--device cpu), where any number works")
         torch.cuda.set_device(info.local_rank)
         backend = "nccl"
     elif device.type == "cpu":

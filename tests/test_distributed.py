@@ -104,3 +104,15 @@ def test_batch_that_does_not_split_over_the_ranks_is_refused(monkeypatch):
         assert "63" in str(exc) and "2 processes" in str(exc)
     else:
         raise AssertionError("batch_size 63 over 2 processes was accepted")
+
+
+@pytest.mark.parametrize("gpus", [0, 1])
+def test_more_processes_than_gpus_is_refused_with_what_to_do(monkeypatch, gpus):
+    monkeypatch.setenv("RANK", "1"), monkeypatch.setenv("WORLD_SIZE", "2"), monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus)
+    chosen = []
+    monkeypatch.setattr(torch.cuda, "set_device", chosen.append)
+    with pytest.raises(RuntimeError, match="needs GPU 1") as caught:
+        distributed.setup(torch.device("cuda"))
+    assert f"--nproc-per-node {gpus}" in str(caught.value) and "--device cpu" in str(caught.value)
+    assert chosen == []  # refused before touching the GPU or waiting for a group
