@@ -26,7 +26,7 @@ XDIST := -n 2 --dist loadfile
 # Every compared output is checked to be the same with 1 and 2 threads.
 TEST_THREADS := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 
-.PHONY: setup lab test test-students test-gpu lint unit unit-fast nbval notebooks clean doctor wheelhouse student grade
+.PHONY: setup lab lab-zh test test-students test-gpu lint unit unit-fast nbval notebooks clean doctor wheelhouse student grade
 
 setup:
 	@bash scripts/setup.sh
@@ -34,6 +34,17 @@ setup:
 lab: setup
 	$(BIN)/jupyter lab --no-browser --ip 127.0.0.1 --port $(PORT) --allow-root \
 		--ServerApp.root_dir=$(NOTEBOOKS)
+
+# The Chinese course (notebooks/zh/, built by scripts/build_zh.py) in JupyterLab's Chinese interface: a settings
+# folder of its own chooses zh_CN (the language pack is in requirements.txt), MNISTLAB_LANG=zh the widgets'
+# labels. A student's changes to those settings are kept.
+ZH_SETTINGS := $(CURDIR)/.jupyter/config/lab/user-settings-zh
+ZH_LOCALE   := $(ZH_SETTINGS)/@jupyterlab/translation-extension/plugin.jupyterlab-settings
+lab-zh: setup
+	@mkdir -p "$(dir $(ZH_LOCALE))"
+	@test -f "$(ZH_LOCALE)" || echo '{"locale": "zh_CN"}' > "$(ZH_LOCALE)"
+	JUPYTERLAB_SETTINGS_DIR="$(ZH_SETTINGS)" MNISTLAB_LANG=zh $(BIN)/jupyter lab --no-browser --ip 127.0.0.1 \
+		--port $(PORT) --allow-root --ServerApp.root_dir=notebooks/zh
 
 # Compared notebook cells compute on the CPU on every machine (a GPU machine included), so nbval compares
 # CPU numbers with CPU numbers; the GPU is for the lessons about it, in class, and for make test-gpu.
