@@ -49,6 +49,25 @@ def language(lang: str | None = None) -> str:
     return chosen
 
 
+#: The browser's words: captions and control labels, by language.
+_WORDS = {
+    "en": {"train": "train", "test": "test", "all": "all", "where": "{split} split, label {label}",
+           "none": "no images: the {where} filter matches no image ({source})",
+           "page": " | page {page}/{pages} | images {first}-{last} of {n}",
+           "augmentation": " | augmentation {name}",
+           "accuracy": " | accuracy {correct}/{shown} = {percent:.1f}%, {wrong} wrong (red)",
+           "split_control": "split", "batch_control": "batch size", "label_control": "label",
+           "augment_control": "augment", "page_slider": "page"},
+    "zh": {"train": "训练集", "test": "测试集", "all": "全部", "where": "{split}，标签 {label}",
+           "none": "没有图像：{where} 这一筛选条件没有匹配的图像（{source}）",
+           "page": " | 第 {page}/{pages} 页 | 第 {first}-{last} 张，共 {n} 张",
+           "augmentation": " | 数据增强 {name}",
+           "accuracy": " | 准确率 {correct}/{shown} = {percent:.1f}%，{wrong} 个错误（红框）",
+           "split_control": "数据集", "batch_control": "每页张数", "label_control": "标签",
+           "augment_control": "数据增强", "page_slider": "页"},
+}
+
+
 SPLITS = ("train", "test")
 BATCH_SIZES = (16, 32, 64)
 
@@ -147,8 +166,10 @@ class DigitGridState:
         seed: int = 0,
         predict_batch: int = 1000,
         predictions: dict[str, object] | None = None,
+        lang: str | None = None,
     ) -> None:
         self._check_settings(model, seed, predict_batch)
+        self.lang = language(lang)
         self._data: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         if isinstance(source, str):
             if source not in ("sample", "full"):
@@ -350,27 +371,33 @@ class DigitGridState:
     # ------------------------------------------------------------ drawing
 
     def caption(self, preds: np.ndarray | None = None) -> str:
-        """One line: what the page shows and, with a model, how many it got right."""
+        """One line: what the page shows and, with a model, how many it got right (in ``self.lang``)."""
+        words = _WORDS[self.lang]
         n = len(self.indices())
-        where = f"{self.split} split, label {self.label}"
+        label = words["all"] if self.label == "all" else self.label
+        where = words["where"].format(split=words[self.split], label=label)
         if n == 0:
-            return f"no images: the {where} filter matches no image ({self.source_name})"
+            return words["none"].format(where=where, source=self.source_name)
         start = (self.page - 1) * self.batch_size
         shown = min(self.batch_size, n - start)
-        text = f"{where} | page {self.page}/{self.num_pages} | images {start + 1}-{start + shown} of {n}"
+        text = where + words["page"].format(page=self.page, pages=self.num_pages, first=start + 1,
+                                            last=start + shown, n=n)
         if self.augmentation != "none":
-            text += f" | augmentation {self.augmentation}"
+            text += words["augmentation"].format(name=self.augmentation)
         if preds is not None:
             _, targets = self.arrays()
             correct = int((preds == targets[self.page_indices()]).sum())
-            text += f" | accuracy {correct}/{shown} = {100 * correct / shown:.1f}%, {shown - correct} wrong (red)"
+            text += words["accuracy"].format(correct=correct, shown=shown, percent=100 * correct / shown,
+                                             wrong=shown - correct)
         return text
 
     def render(self) -> tuple[bytes, str]:
         """The current page as PNG bytes, and its caption."""
         idx = self.page_indices()
         if len(idx) == 0:
-            return render_message(f"no images with label {self.label} in the {self.split} split"), self.caption()
+            # the caption says it in words; the picture stays free of text a font might lack (Chinese)
+            message = f"no images with label {self.label} in the {self.split} split" if self.lang == "en" else ""
+            return render_message(message), self.caption()
         images = self.page_images()
         labels = self.arrays()[1][idx].tolist()
         preds = self.page_predictions()
@@ -399,27 +426,31 @@ class DigitGridBrowser(widgets.VBox):
     call its setters.
     """
 
-    def __init__(self, source: str | object = "sample", **state_options: object) -> None:
+    def __init__(self, source: str | object = "sample", lang: str | None = None, **state_options: object) -> None:
         w = widgets
-        self.state = DigitGridState(source, **state_options)
+        self.state = DigitGridState(source, lang=lang, **state_options)
+        words = _WORDS[self.state.lang]
         self._syncing = False
         self.split_control = w.Dropdown(
-            options=list(SPLITS), value=self.state.split, description="split",
+            options=[(words[split], split) for split in SPLITS], value=self.state.split,
+            description=words["split_control"],
             disabled=len(self.state.splits) == 1, layout=w.Layout(width="170px"),
         )
         self.batch_control = w.Dropdown(
-            options=list(BATCH_SIZES), value=self.state.batch_size, description="batch size",
+            options=list(BATCH_SIZES), value=self.state.batch_size, description=words["batch_control"],
             layout=w.Layout(width="170px"),
         )
         self.label_control = w.Dropdown(
-            options=[("all", "all")] + [(str(d), d) for d in range(10)], value="all", description="label",
+            options=[(words["all"], "all")] + [(str(d), d) for d in range(10)], value="all",
+            description=words["label_control"],
             layout=w.Layout(width="150px"),
         )
         self.augment_control = w.Dropdown(
-            options=list(AUGMENTATIONS), value="none", description="augment", layout=w.Layout(width="330px")
+            options=list(AUGMENTATIONS), value="none", description=words["augment_control"],
+            layout=w.Layout(width="330px")
         )
         self.page_slider = w.IntSlider(
-            value=1, min=1, max=self.state.num_pages, description="page", continuous_update=False,
+            value=1, min=1, max=self.state.num_pages, description=words["page_slider"], continuous_update=False,
             layout=w.Layout(width="520px"),
         )
         # shown at its own size, not stretched to the cell

@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from mnistlab.widgets import AUGMENTATIONS, RED, DigitGridBrowser, DigitGridState
+from mnistlab.widgets import AUGMENTATIONS, RED, DigitGridBrowser, DigitGridState, render_message
 
 
 def tiny_dataset(labels: list[int], train: bool = False) -> SimpleNamespace:
@@ -235,3 +235,40 @@ def test_given_predictions_are_checked():
     state = DigitGridState(data, model=ConstantModel(1), predictions={"test": [1, 2]})
     with pytest.raises(ValueError, match="2 entries for 3 images"):
         state.render()
+
+
+def test_the_browser_speaks_chinese_when_asked(monkeypatch, tmp_path):
+    browser = DigitGridBrowser(lang="zh")
+    assert browser.split_control.description == "数据集" and browser.page_slider.description == "页"
+    assert dict(browser.split_control.options)["测试集"] == "test"  # labels in Chinese, values unchanged
+    assert browser.caption.value.startswith("测试集，标签 全部 | 第 1/") and "共 2000 张" in browser.caption.value
+    browser.label_control.value = 3
+    assert "标签 3" in browser.caption.value
+    english = DigitGridBrowser(lang="en")
+    assert english.split_control.description == "split" and english.caption.value.startswith("test split, label all")
+
+
+def test_the_language_comes_from_the_argument_the_variable_or_the_folder(monkeypatch, tmp_path):
+    from mnistlab.widgets import language
+
+    monkeypatch.delenv("MNISTLAB_LANG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert language() == "en"
+    (tmp_path / "zh").mkdir()
+    monkeypatch.chdir(tmp_path / "zh")  # a kernel of a notebook in notebooks/zh/ starts here
+    assert language() == "zh" and language("en") == "en"
+    monkeypatch.setenv("MNISTLAB_LANG", "en")
+    assert language() == "en"
+    monkeypatch.setenv("MNISTLAB_LANG", "fr")
+    with pytest.raises(ValueError, match="MNISTLAB_LANG='fr'"):
+        language()
+    with pytest.raises(ValueError, match="lang='de'"):
+        DigitGridBrowser(lang="de")
+
+
+def test_an_empty_page_in_chinese_draws_no_text_the_font_may_lack():
+    state = DigitGridState("sample", lang="zh")
+    state.set_label(3)
+    state._data["test"] = (state.arrays()[0][:5], np.zeros(5, dtype=state.arrays()[1].dtype))  # no 3 at all
+    png, caption = state.render()
+    assert caption.startswith("没有图像") and png == render_message("")
