@@ -98,7 +98,8 @@ def planted(tmp_path, monkeypatch):
     monkeypatch.setattr(build_zh, "GLOSSARY", glossary)
     monkeypatch.setattr(build_zh.read_glossary, "__defaults__", (glossary,))
     nb = {"cells": [
-        {"cell_type": "markdown", "id": "intro", "metadata": {}, "source": ["# 98 · Tensors\n", "A tensor in [README](../README.md)."]},
+        {"cell_type": "markdown", "id": "intro", "metadata": {},
+         "source": ["# 98 · Tensors\n", "A tensor in [README](../README.md)."]},
         {"cell_type": "code", "id": "code1", "metadata": {}, "execution_count": 1, "source": ["print(1)"],
          "outputs": [{"output_type": "stream", "name": "stdout", "text": ["1\n"]}]},
         {"cell_type": "markdown", "id": "end", "metadata": {}, "source": ["Summary: a kernel."]},
@@ -108,7 +109,8 @@ def planted(tmp_path, monkeypatch):
     build_zh.stub(english)
     path = build_zh.translation_path(english)
     text = path.read_text(encoding="utf-8")
-    text = text.replace("# 98 · Tensors\nA tensor in [README](../README.md).", "# 98 · 张量\n[README](../README.md) 中的张量。")
+    text = text.replace("# 98 · Tensors\nA tensor in [README](../README.md).",
+                        "# 98 · 张量\n[README](../README.md) 中的张量。")
     text = text.replace("Summary: a kernel.", "小结：一个核。")
     path.write_text(text, encoding="utf-8")
     build_zh.main(["98_demo"])
