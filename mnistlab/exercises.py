@@ -83,7 +83,7 @@ from typing import Any
 __all__ = ["EXERCISES", "GRADING_ENV", "Exercise", "ExerciseCells", "Lazy", "NotDoneYet", "Registry", "Wrong",
            "WrongAnswer", "check", "describe", "exercise_cells", "exercise_counts", "exercise_grade_id",
            "exercise_role", "find_exercises", "grade_id", "heading", "layout_problems", "register", "source_of",
-           "value_of"]
+           "study_minutes", "value_of", "READING_WORDS_PER_MINUTE", "MINUTES_PER_EXERCISE"]
 
 #: Set to 1 in a kernel that grades: a check that does not pass raises after printing its line.
 GRADING_ENV = "MNISTLAB_GRADING"
@@ -469,6 +469,35 @@ def exercise_counts(folder: str | os.PathLike = "notebooks") -> dict[str, int]:
     for path in sorted(Path(folder).glob("[0-9][0-9]_*.ipynb")):
         counts[path.name] = len(find_exercises(json.loads(path.read_text(encoding="utf-8"))))
     return counts
+
+
+#: Reading speed for the course's prose with its cells run and their outputs read: slower than plain English
+#: prose (200-250 words a minute for most adults), as a technical text asks.
+READING_WORDS_PER_MINUTE = 100
+
+#: Minutes a student needs for an exercise, by its stars: a quick question, some thought, a short program.
+MINUTES_PER_EXERCISE = {1: 3, 2: 8, 3: 15}
+
+
+def study_minutes(folder: str | os.PathLike = "notebooks") -> dict[str, tuple[int, int]]:
+    """(minutes of reading, minutes of exercises) for each notebook of ``folder``: estimates for planning a class.
+
+    Reading: the words of the lesson's markdown (exercise questions not counted) at
+    ``READING_WORDS_PER_MINUTE``, rounded up to 5 minutes. Exercises: ``MINUTES_PER_EXERCISE`` by stars.
+    """
+    import json
+    import math
+
+    minutes = {}
+    for path in sorted(Path(folder).glob("[0-9][0-9]_*.ipynb")):
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        found = find_exercises(nb)
+        questions = {e.question for e in found}
+        words = sum(len(source_of(cell).split()) for index, cell in enumerate(nb["cells"])
+                    if cell["cell_type"] == "markdown" and index not in questions)
+        reading = 5 * math.ceil(words / READING_WORDS_PER_MINUTE / 5)
+        minutes[path.name] = (reading, sum(MINUTES_PER_EXERCISE[e.stars] for e in found))
+    return minutes
 
 
 # --- The course's exercises (one block per notebook, in notebook order) --------------------------------------------

@@ -311,3 +311,26 @@ def test_the_registration_example_in_the_module_docstring_works(capsys):
     exec(textwrap.dedent("\n".join(block)), {"register": registry.register, "Wrong": Wrong})
     assert list(registry) == ["08.2"]
     assert_exercise_behaves(registry, registry["08.2"], capsys)
+
+
+def test_the_readme_gives_reading_and_exercise_minutes_per_notebook():
+    import re
+
+    from mnistlab.exercises import study_minutes
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    table = re.search(r"<!-- study minutes: generated.*?-->\n(.*?)<!-- study minutes: end -->", readme, re.S)
+    assert table, "README.md lacks its table of minutes per notebook"
+    rows = {m.group(1): (int(m.group(2)), int(m.group(3)))
+            for m in re.finditer(r"^\| `(\S+\.ipynb)` \| (\d+) \| (\d+) \|", table.group(1), re.M)}
+    assert rows == study_minutes(REPO / "notebooks"), (
+        "README.md's minutes per notebook are out of date: rerun the table from mnistlab.exercises.study_minutes")
+
+
+def test_study_minutes_count_stars_and_words(tmp_path):
+    from mnistlab.exercises import MINUTES_PER_EXERCISE, study_minutes
+
+    cells = [{"cell_type": "markdown", "metadata": {}, "source": "word " * 250}]
+    cells += exercises.exercise_cells(exercises.EXERCISES["01.3"], task="question " * 1000, solution="answer = 9128")  # ★★, not read
+    (tmp_path / "01_demo.ipynb").write_text(json.dumps({"cells": cells}), encoding="utf-8")
+    assert study_minutes(tmp_path) == {"01_demo.ipynb": (5, MINUTES_PER_EXERCISE[2])}
