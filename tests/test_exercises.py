@@ -331,6 +331,7 @@ def test_study_minutes_count_stars_and_words(tmp_path):
     from mnistlab.exercises import MINUTES_PER_EXERCISE, study_minutes
 
     cells = [{"cell_type": "markdown", "metadata": {}, "source": "word " * 250}]
-    cells += exercises.exercise_cells(exercises.EXERCISES["01.3"], task="question " * 1000, solution="answer = 9128")  # ★★, not read
+    cells += exercises.exercise_cells(exercises.EXERCISES["01.3"], task="question " * 1000,  # ★★; not reading
+                                      solution="answer = 9128")
     (tmp_path / "01_demo.ipynb").write_text(json.dumps({"cells": cells}), encoding="utf-8")
     assert study_minutes(tmp_path) == {"01_demo.ipynb": (5, MINUTES_PER_EXERCISE[2])}
