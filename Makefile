@@ -106,8 +106,10 @@ nbval: setup
 	$(TEST_THREADS) $(BIN)/pytest $(XDIST) $(NBVAL) notebooks
 
 # Re-execute every notebook in place in a fresh kernel (refreshes the committed outputs).
+# Re-execute the English notebooks in place, then rebuild the Chinese edition from them (same outputs).
 notebooks: setup
 	$(BIN)/python scripts/run_notebooks.py notebooks/*.ipynb
+	$(BIN)/python scripts/build_zh.py
 
 clean:
 	rm -rf .cache .jupyter test-output notebooks/checkpoints
