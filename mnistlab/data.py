@@ -478,7 +478,10 @@ def _ink_image(image: object) -> torch.Tensor:
     try:
         x = image.detach().cpu() if isinstance(image, torch.Tensor) else torch.tensor(image)  # a copy
     except (TypeError, ValueError, RuntimeError) as exc:
-        raise ValueError(f"expected a 2-D array or tensor of pixels, got {type(image).__name__}: {exc}") from None
+        raise ValueError(
+            f"expected a 2-D array or tensor of pixels, got {type(image).__name__}: {exc} "
+            "(a PIL image: pass numpy.asarray(image))"
+        ) from None
     if x.dim() != 2:
         hint = ""
         if x.dim() > 2 and sum(size != 1 for size in x.shape) == 2:
@@ -523,7 +526,7 @@ def to_mnist_style(image: object, normalize: bool = True) -> torch.Tensor:
        (``MNIST_CENTRE``, ``MNIST_CENTRE``), to the nearest pixel (shifted less if the box would leave the field);
     4. with ``normalize`` (the default), standardise with ``MNIST_MEAN`` and ``MNIST_STD`` like ``normalize``.
 
-    Returns a float32 tensor ``(1, 1, 28, 28)``, a batch of one ready for the course's models; with
+    Returns a float32 CPU tensor ``(1, 1, 28, 28)``, a batch of one ready for the course's models; with
     ``normalize=False`` its pixels are in [0, 1], for showing. Raises ValueError, with a message that says what
     to do, for: not one 2-D image (wrong shape), values outside 0-255 or not finite, dark ink on a bright
     background, an empty image (no pixel reaches ``INK_LEVEL``), and too little ink (a dot: the ink spans less
