@@ -44,6 +44,19 @@ if ! command -v dot >/dev/null 2>&1; then
     fi
 fi
 
+# The Chinese interface (make lab-zh) needs a font with Chinese glyphs, or the browser draws empty boxes.
+# Desktops have one; a bare Debian machine (a classroom seat, CI) gets WenQuanYi Micro Hei (about 5 MB).
+if command -v fc-list >/dev/null 2>&1 && [ -z "$(fc-list :lang=zh 2>/dev/null)" ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "mnistlab: installing Debian's fonts-wqy-microhei (Chinese glyphs for make lab-zh)"
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-microhei >/dev/null) \
+            || echo "mnistlab: could not install fonts-wqy-microhei; Chinese text may show as boxes"
+    else
+        echo "mnistlab: no font with Chinese glyphs found (optional, for make lab-zh): install one, e.g." \
+             "apt install fonts-wqy-microhei"
+    fi
+fi
+
 # Chromium drives the browser test (tests/test_browser.py); `make test` asks for it with
 # MNISTLAB_SETUP_BROWSER=1. Only Debian's package is used: Playwright's own browser download
 # (`playwright install`) is never run. Without it the browser test skips (and fails under CI=true).

@@ -5,6 +5,8 @@ Notebook 06: starts JupyterLab on 127.0.0.1 with a token, on a copy of the noteb
 error and that DigitGridBrowser renders and redraws when its page slider moves.
 DigitPad: a small notebook written into the temporary folder makes a pad on a CompactCNN; the mouse draws
 strokes on its canvas, and the previews and the probabilities must change, with no error shown.
+The Chinese edition: notebooks/zh/06 in JupyterLab's Chinese interface (the language pack's words drive the
+menus), with no error shown, the interface in Chinese and the digit browser's caption in Chinese.
 Screenshots go to test-output/. Needs Debian's `chromium` and the `playwright` package (never
 `playwright install`); skipped without them, except under CI=true, where it fails.
 """
@@ -94,20 +96,21 @@ def require_browser() -> str:
 
 
 @contextlib.contextmanager
-def jupyterlab(tmp_path: Path, root: Path) -> Iterator[tuple[str, str, Path]]:
+def jupyterlab(tmp_path: Path, root: Path, settings: dict | None = None) -> Iterator[tuple[str, str, Path]]:
     """JupyterLab serving ``root`` on 127.0.0.1, with its own Jupyter folders and quiet settings, in ``tmp_path``.
 
-    Yields its base URL, its token and its log file; stops it (by its PID) afterwards.
+    ``settings`` adds user settings to LAB_SETTINGS (file name -> content). Yields its base URL, its token and
+    its log file; stops it (by its PID) afterwards.
     """
     folders = jupyter_folders(tmp_path / "jupyter")  # the Makefile's list of Jupyter folders, in tmp_path
     assert "JUPYTER_CONFIG_DIR" in folders, f"the Makefile exports no JUPYTER_CONFIG_DIR under .jupyter/: {folders}"
     env = {**os.environ, **folders, "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
     env.setdefault("MNISTLAB_CACHE", str(tmp_path / "cache"))
     env.setdefault("MPLCONFIGDIR", str(tmp_path / "matplotlib"))
-    for name, settings in LAB_SETTINGS.items():
+    for name, content in {**LAB_SETTINGS, **(settings or {})}.items():
         path = Path(folders["JUPYTER_CONFIG_DIR"]) / "lab" / "user-settings" / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(settings))
+        path.write_text(json.dumps(content))
     port, token = free_port(), secrets.token_hex(16)
     log = tmp_path / "jupyterlab.log"
     command = [
@@ -143,24 +146,31 @@ def chromium_page(tmp_path: Path, chromium: str) -> Iterator[object]:
             context.close()
 
 
-def run_all_cells(page, base: str, token: str, notebook: str, n_code: int) -> None:
-    """Open ``notebook``, wait for an idle kernel, clear the saved outputs, run all cells, wait for the last."""
+def english(text: str) -> str:
+    return text
+
+
+def run_all_cells(page, base: str, token: str, notebook: str, n_code: int, say=english) -> None:
+    """Open ``notebook``, wait for an idle kernel, clear the saved outputs, run all cells, wait for the last.
+
+    ``say`` gives the interface's words for JupyterLab's English ones (menus, the status bar).
+    """
     page.goto(f"{base}/lab/tree/{notebook}?token={token}")
     page.wait_for_selector(".jp-NotebookPanel .jp-Notebook .jp-CodeCell")
     # wait until the kernel is connected and idle ("Python 3 (ipykernel) | Idle" in the status
     # bar), answering the "Select Kernel" dialog if it comes: Run All before that runs nothing
-    kernel_idle = page.locator(".jp-StatusBar-TextItem", has_text="| Idle")
+    kernel_idle = page.locator(".jp-StatusBar-TextItem", has_text=f"| {say('Idle')}")
     deadline = time.monotonic() + 60
     while not kernel_idle.count():
         assert time.monotonic() < deadline, "the kernel did not become idle within 60 s"
         accept_kernel_dialog(page)
         page.wait_for_timeout(250)
     # clear the committed outputs (and execution counts), so what we check below is fresh
-    page.locator(".lm-MenuBar-itemLabel", has_text="Edit").first.click()
-    page.locator(".lm-Menu-itemLabel", has_text="Clear Outputs of All Cells").first.click()
+    page.locator(".lm-MenuBar-itemLabel", has_text=say("Edit")).first.click()
+    page.locator(".lm-Menu-itemLabel", has_text=say("Clear Outputs of All Cells")).first.click()
     page.wait_for_function(NO_COUNT_LEFT, arg=n_code)
-    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-    page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+    page.locator(".lm-MenuBar-itemLabel", has_text=say("Run")).first.click()
+    page.locator(".lm-Menu-itemLabel", has_text=say("Run All Cells")).first.click()
     accept_kernel_dialog(page)
     page.wait_for_function(ALL_COUNTED, arg=n_code, timeout=90_000)
 
@@ -331,3 +341,43 @@ def test_digit_pad_draws_with_the_mouse_and_the_model_answers(tmp_path):
             raise
     print(f"DigitPad in JupyterLab: {time.monotonic() - started:.1f} s; stroke end to new previews and "
           f"probabilities: {', '.join(f'{ms:.0f}' for ms in round_trips)} ms")
+
+
+# ---------------------------------------------------------------- the Chinese edition
+
+ZH_LOCALE = {"@jupyterlab/translation-extension/plugin.jupyterlab-settings": {"locale": "zh_CN"}}
+
+
+def test_a_chinese_notebook_runs_in_the_chinese_interface(tmp_path):
+    chromium = require_browser()
+    fonts = subprocess.run(["fc-list", ":lang=zh"], capture_output=True, text=True) if shutil.which("fc-list") else None
+    require(fonts is not None and fonts.stdout.strip() != "",
+            "no font with Chinese glyphs (scripts/setup.sh installs fonts-wqy-microhei as root on Debian)")
+    committed = REPO / "notebooks" / "zh" / NOTEBOOK
+    root = tmp_path / "zh"  # a kernel started in a folder named zh: the widgets speak Chinese (as in notebooks/zh)
+    root.mkdir()
+    shutil.copy(committed, root / NOTEBOOK)
+    n_code = sum(cell["cell_type"] == "code" for cell in json.loads(committed.read_text(encoding="utf-8"))["cells"])
+    output_dir = REPO / "test-output"
+    output_dir.mkdir(exist_ok=True)
+    with jupyterlab(tmp_path, root, settings=ZH_LOCALE) as (base, token, log), \
+            chromium_page(tmp_path, chromium) as page:
+        with urllib.request.urlopen(f"{base}/lab/api/translations/zh_CN?token={token}", timeout=30) as response:
+            words = json.loads(response.read())["data"]["jupyterlab"]
+        assert words, "JupyterLab has no Chinese words: the language pack is not installed"
+
+        def say(text: str) -> str:
+            return words[text][0]
+
+        try:
+            run_all_cells(page, base, token, NOTEBOOK, n_code, say=say)
+            assert_no_error_shown(page)
+            menus = page.locator(".lm-MenuBar-itemLabel").all_inner_texts()
+            assert say("Edit") == "编辑" and say("Edit") in menus and "Edit" not in menus, menus
+            assert "学完本节" in page.inner_text(".jp-NotebookPanel")  # the notebook's own text is Chinese
+            caption = page.locator(".jp-OutputArea-output .widget-html").last
+            assert caption.inner_text().startswith("测试集"), caption.inner_text()
+            page.screenshot(path=str(output_dir / "browser_zh_06_mnist_data.png"))
+        except Exception:
+            report_failure(page, log, output_dir / "browser_zh_failure.png")
+            raise
