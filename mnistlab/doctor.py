@@ -23,6 +23,7 @@ import os
 import platform
 import re
 import shutil
+import subprocess
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -30,7 +31,8 @@ from pathlib import Path
 
 __all__ = ["Check", "OK", "INFO", "WARN", "FAIL", "run_checks", "render", "exit_status", "main",
            "check_python", "check_packages", "check_cpu", "check_device", "check_threads", "check_sample",
-           "check_cache", "check_full_mnist", "check_graphviz", "check_widgets", "check_lab_settings",
+           "check_cache", "check_full_mnist", "check_graphviz", "check_widgets", "check_drawing_pad", "check_chinese",
+           "check_lab_settings",
            "check_wheelhouse", "cpu_model", "declared_ranges", "installed_version", "machine_flags",
            "normalize_name", "parse_requirement", "pins", "release", "satisfies", "usable_cores"]
 
@@ -409,6 +411,38 @@ def check_widgets(prefix: str | os.PathLike = sys.prefix) -> Check:
     return Check(OK, "lab widgets", f"jupyterlab_widgets {version}, extension in {extension}")
 
 
+def check_drawing_pad(prefix: str | os.PathLike = sys.prefix) -> Check:
+    """anywidget and its JupyterLab extension, which notebook 08's drawing pad (``mnistlab.pad.DigitPad``) needs."""
+    version = installed_version("anywidget")
+    extension = Path(prefix) / "share" / "jupyter" / "labextensions" / "anywidget"
+    fix = f"{SETUP_HINT}; anywidget is in requirements.txt. Start JupyterLab from this same environment"
+    if version is None:
+        return Check(WARN, "drawing pad", "anywidget is not installed: notebook 08's DigitPad cannot show", fix)
+    if not (extension / "package.json").is_file():
+        return Check(WARN, "drawing pad", f"anywidget {version} installed, but no extension in {extension}", fix)
+    return Check(OK, "drawing pad", f"anywidget {version}, extension in {extension}")
+
+
+def check_chinese(prefix: str | os.PathLike = sys.prefix, fonts: str | None = None) -> Check:
+    """The Chinese edition's needs (``make lab-zh``): JupyterLab's Chinese language pack and a font with Chinese.
+
+    ``fonts``: the output of ``fc-list :lang=zh`` (None: run it, where fontconfig is installed).
+    """
+    version = installed_version("jupyterlab-language-pack-zh-CN")
+    if version is None:
+        return Check(WARN, "chinese edition", "JupyterLab's Chinese language pack is not installed: make lab-zh "
+                     "shows an English interface", f"{SETUP_HINT} (jupyterlab-language-pack-zh-CN is in "
+                     "requirements.txt)")
+    if fonts is None and shutil.which("fc-list"):
+        fonts = subprocess.run(["fc-list", ":lang=zh"], capture_output=True, text=True, timeout=30).stdout
+    if fonts is not None and not fonts.strip():
+        return Check(WARN, "chinese edition", f"language pack {version}, but no font with Chinese glyphs: Chinese "
+                     "text shows as boxes", "install one, e.g. `apt install fonts-wqy-microhei` (make setup does, "
+                     "as root on Debian)")
+    font = fonts.strip().splitlines()[0].split(":")[1].split(",")[0].strip() if fonts else "fonts not listed"
+    return Check(OK, "chinese edition", f"language pack {version}; Chinese font: {font}")
+
+
 def check_lab_settings(prefix: str | os.PathLike = sys.prefix, source: Path | None = LAB_SETTINGS_SOURCE) -> Check:
     """The course's JupyterLab defaults (no news pop-up, no update check), which ``make setup`` writes."""
     path = Path(prefix) / "share" / "jupyter" / "lab" / "settings" / "overrides.d" / "mnistlab.json"
@@ -461,6 +495,8 @@ def run_checks() -> list[Check]:
         ("full MNIST", check_full_mnist),
         ("graphviz", check_graphviz),
         ("lab widgets", check_widgets),
+        ("drawing pad", check_drawing_pad),
+        ("chinese edition", check_chinese),
         ("lab settings", check_lab_settings),
     ]
     if REQUIREMENTS.is_file():  # a source checkout: say where `make setup` installs from

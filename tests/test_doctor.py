@@ -364,3 +364,26 @@ def test_without_torch_the_report_still_comes_with_fail_lines(tmp_path):
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "FAIL  device" in result.stdout and "ModuleNotFoundError" in result.stdout
     assert result.stdout.splitlines()[-1].startswith("NOT READY")
+
+
+def test_drawing_pad_extension(tmp_path, monkeypatch):
+    assert doctor.check_drawing_pad().status == OK  # this environment's
+    missing = doctor.check_drawing_pad(tmp_path)
+    assert missing.status == WARN and "no extension" in missing.detail and "DigitPad" not in missing.detail
+    extension = tmp_path / "share" / "jupyter" / "labextensions" / "anywidget"
+    extension.mkdir(parents=True)
+    (extension / "package.json").write_text("{}")
+    assert doctor.check_drawing_pad(tmp_path).status == OK
+    monkeypatch.setattr(doctor, "installed_version", lambda name: None)
+    assert "DigitPad" in doctor.check_drawing_pad(tmp_path).detail
+
+
+def test_chinese_edition_needs_the_language_pack_and_a_font(monkeypatch):
+    wqy = "/usr/share/fonts/wqy-microhei.ttc: WenQuanYi Micro Hei,文泉驿微米黑:style=Regular\n"
+    found = doctor.check_chinese(fonts=wqy)
+    assert found.status == OK and "WenQuanYi Micro Hei" in found.detail
+    boxes = doctor.check_chinese(fonts="")
+    assert boxes.status == WARN and "boxes" in boxes.detail and "fonts-wqy-microhei" in boxes.fix
+    monkeypatch.setattr(doctor, "installed_version", lambda name: None)
+    no_pack = doctor.check_chinese(fonts=wqy)
+    assert no_pack.status == WARN and "language pack" in no_pack.detail
