@@ -3,7 +3,8 @@
 Taught in notebook 01 (GPU和CPU). ``get_device`` picks cuda, then mps, then cpu;
 ``synchronize`` waits for queued GPU work (timing without it measures nothing);
 ``seed_everything`` makes every random draw of a run repeatable; ``reuse_freed_memory`` keeps a CPU
-training loop from asking the operating system for fresh memory at every step (``fit(fast=True)``).
+training loop from asking the operating system for fresh memory at every step (``fit(fast=True)``);
+``use_idle_cores`` gives PyTorch as many compute threads as the CPU has idle cores (notebooks 06-12).
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ import platform
 import random
 import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 
 import torch
 
 __all__ = ["DEVICE_ENV", "MAX_SEED", "check_seed", "cpu_flags", "describe", "get_device", "memory_reuse_active",
-           "model_device", "reuse_freed_memory", "seed_everything", "synchronize"]
+           "model_device", "reuse_freed_memory", "seed_everything", "synchronize", "idle_cores", "use_idle_cores"]
 
 DEVICE_ENV = "MNISTLAB_DEVICE"
 
@@ -196,3 +198,51 @@ def reuse_freed_memory(enabled: bool = True) -> Iterator[bool]:
                 libc.mallopt(_M_MMAP_MAX, _DEFAULT_MMAP_MAX)
                 libc.mallopt(_M_TRIM_THRESHOLD, _DEFAULT_TRIM_THRESHOLD)
                 libc.malloc_trim(0)
+
+
+def _cpu_times(path: str = "/proc/stat") -> tuple[int, int] | None:
+    """(idle, total) jiffies of all CPUs since boot, from Linux's /proc/stat; None where there is none."""
+    try:
+        with open(path, encoding="ascii") as f:
+            fields = f.readline().split()
+    except OSError:
+        return None
+    if not fields or fields[0] != "cpu":
+        return None
+    values = [int(v) for v in fields[1:9]]  # user nice system idle iowait irq softirq steal
+    return values[3] + values[4], sum(values)
+
+
+def idle_cores(seconds: float = 0.25, cores: int | None = None,
+               read: Callable[[], tuple[int, int] | None] = _cpu_times) -> float | None:
+    """How many of this machine's cores sat idle over the next ``seconds`` (Linux); None where unknown."""
+    cores = cores or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    before = read()
+    time.sleep(seconds)
+    after = read()
+    if before is None or after is None or after[1] <= before[1]:
+        return None
+    return cores * (after[0] - before[0]) / (after[1] - before[1])
+
+
+def use_idle_cores(idle: float | None = None) -> int:
+    """Give PyTorch one compute thread per idle core (at least 1, at most its default); return the count.
+
+    PyTorch splits each operation over its threads and waits for the last one to finish. When another
+    program keeps a core busy, the thread on that core runs only in the time slices the system gives it,
+    and every operation waits for it: beside one busy program, a 2-thread notebook ran several times
+    slower than with 1 thread (``benchmarks/notebook_times.py``). So a notebook asks, when it starts, how
+    many cores are idle (``idle_cores``) and uses that many. An explicit ``OMP_NUM_THREADS`` (``make test``
+    sets 1) is a choice already made: it is kept. ``idle``: the idle cores, measured when not given.
+    """
+    if os.environ.get("OMP_NUM_THREADS"):
+        return torch.get_num_threads()
+    default = _DEFAULT_THREADS
+    if idle is None:
+        idle = idle_cores()
+    threads = default if idle is None else max(1, min(default, round(idle)))
+    torch.set_num_threads(threads)
+    return threads
+
+
+_DEFAULT_THREADS = torch.get_num_threads()  # what PyTorch chose at import: one per core

@@ -227,3 +227,45 @@ def test_reuse_freed_memory_restores_after_an_error():
         with dev.reuse_freed_memory():
             raise KeyError("boom")
     assert not dev.memory_reuse_active()
+
+
+def test_idle_cores_reads_the_share_of_idle_time():
+    from mnistlab.device import idle_cores
+
+    readings = iter([(1000, 4000), (1100, 4200)])  # 100 idle jiffies of 200: half the time idle
+    assert idle_cores(0, cores=2, read=lambda: next(readings)) == 1.0
+    readings = iter([(1000, 4000), (1190, 4200)])
+    assert idle_cores(0, cores=2, read=lambda: next(readings)) == pytest.approx(1.9)
+    assert idle_cores(0, cores=2, read=lambda: None) is None  # no /proc/stat (macOS, Windows)
+    readings = iter([(1000, 4000), (1000, 4000)])
+    assert idle_cores(0, cores=2, read=lambda: next(readings)) is None  # no time passed: nothing to say
+
+
+def test_idle_cores_on_this_machine_is_a_share_of_its_cores():
+    import os
+
+    from mnistlab.device import idle_cores
+
+    idle = idle_cores(0.05)
+    if os.path.exists("/proc/stat"):
+        assert idle is not None and 0 <= idle <= (os.cpu_count() or 1) + 1e-9
+
+
+def test_use_idle_cores_gives_one_thread_per_idle_core(monkeypatch):
+    from mnistlab import device
+
+    monkeypatch.setattr(device, "_DEFAULT_THREADS", 4)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    before = torch.get_num_threads()
+    try:
+        assert device.use_idle_cores(idle=3.9) == 4 and torch.get_num_threads() == 4
+        assert device.use_idle_cores(idle=1.2) == 1 and torch.get_num_threads() == 1  # one program holds 3 cores
+        assert device.use_idle_cores(idle=0.0) == 1  # at least one
+        assert device.use_idle_cores(idle=9.0) == 4  # never more than one per core
+        monkeypatch.setattr(device, "idle_cores", lambda: None)
+        assert device.use_idle_cores() == 4  # unknown: PyTorch's default
+        monkeypatch.setenv("OMP_NUM_THREADS", "2")
+        torch.set_num_threads(2)
+        assert device.use_idle_cores(idle=0.0) == 2  # an explicit choice is kept
+    finally:
+        torch.set_num_threads(before)
