@@ -112,4 +112,4 @@ notebooks: setup
 	$(BIN)/python scripts/build_zh.py
 
 clean:
-	rm -rf .cache .jupyter test-output notebooks/checkpoints
+	rm -rf .cache .jupyter test-output notebooks/checkpoints notebooks/zh/checkpoints notebooks/zh/runs
