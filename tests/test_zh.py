@@ -204,5 +204,10 @@ def test_readme_zh_maps_every_chinese_notebook_with_its_exercises():
         row = next((line for line in readme.splitlines() if f"(notebooks/zh/{english.name})" in line), None)
         assert row is not None, f"README_zh.md's course map lacks notebooks/zh/{english.name}"
         assert row.rstrip(" |").endswith(f"| {counts[english.name]}"), f"{english.name}: exercise count in README_zh.md"
+    english = (REPO / "README.md").read_text(encoding="utf-8")
+    for name in (p.name for p in ENGLISH):  # the same run time as the English course map
+        times = [re.search(rf"^\| \[`{name}`\]\({folder}{name}\) \|.*\| (\d+ s) \| \d+ \|$", text, re.M)
+                 for text, folder in ((english, "notebooks/"), (readme, "notebooks/zh/"))]
+        assert all(times) and times[0].group(1) == times[1].group(1), f"{name}: run time in README_zh.md"
     assert "make lab-zh" in readme and "make test" in readme
     assert "(README_zh.md)" in (REPO / "README.md").read_text(encoding="utf-8").split("\n## ")[0]
