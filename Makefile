@@ -31,9 +31,9 @@ TEST_THREADS := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 setup:
 	@bash scripts/setup.sh
 
+JUPYTER_LAB := $(BIN)/jupyter lab --no-browser --ip 127.0.0.1 --port $(PORT) --allow-root
 lab: setup
-	$(BIN)/jupyter lab --no-browser --ip 127.0.0.1 --port $(PORT) --allow-root \
-		--ServerApp.root_dir=$(NOTEBOOKS)
+	$(JUPYTER_LAB) --ServerApp.root_dir=$(NOTEBOOKS)
 
 # The Chinese course (notebooks/zh/, built by scripts/build_zh.py) in JupyterLab's Chinese interface: a settings
 # folder of its own chooses zh_CN (the language pack is in requirements.txt), MNISTLAB_LANG=zh the widgets'
@@ -43,8 +43,7 @@ ZH_LOCALE   := $(ZH_SETTINGS)/@jupyterlab/translation-extension/plugin.jupyterla
 lab-zh: setup
 	@mkdir -p "$(dir $(ZH_LOCALE))"
 	@test -f "$(ZH_LOCALE)" || echo '{"locale": "zh_CN"}' > "$(ZH_LOCALE)"
-	JUPYTERLAB_SETTINGS_DIR="$(ZH_SETTINGS)" MNISTLAB_LANG=zh $(BIN)/jupyter lab --no-browser --ip 127.0.0.1 \
-		--port $(PORT) --allow-root --ServerApp.root_dir=notebooks/zh
+	JUPYTERLAB_SETTINGS_DIR="$(ZH_SETTINGS)" MNISTLAB_LANG=zh $(JUPYTER_LAB) --ServerApp.root_dir=notebooks/zh
 
 # Compared notebook cells compute on the CPU on every machine (a GPU machine included), so nbval compares
 # CPU numbers with CPU numbers; the GPU is for the lessons about it, in class, and for make test-gpu.

@@ -39,6 +39,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from mnistlab.exercises import source_of
+
 REPO = Path(__file__).resolve().parent.parent
 HERE = Path(__file__).resolve().parent
 
@@ -127,8 +129,7 @@ def is_compared(cell) -> bool:
     """True for a code cell whose outputs nbval compares (no ignore/skip marker or tag)."""
     if cell.get("cell_type") != "code":
         return False
-    source = cell.get("source", "")
-    source = "".join(source) if isinstance(source, list) else source
+    source = source_of(cell)
     tags = set(cell.get("metadata", {}).get("tags", []))
     return not any(mark in source for mark in IGNORE_MARKS) and not tags & IGNORE_TAGS
 

@@ -39,7 +39,7 @@ import os
 import shutil
 import tempfile
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 import torch
@@ -51,7 +51,8 @@ from . import files
 __all__ = ["INK_LEVEL", "MIN_INK_SPAN", "MNIST", "MNIST_BOX", "MNIST_CENTRE", "MNIST_MEAN", "MNIST_STD", "PROJECT_DATA",
            "RAW_BYTES", "RAW_SHA256", "RESOURCES", "SAMPLE_DIR", "SOURCES", "MNISTDataError", "cache_dir",
            "command_line_wording", "default_source", "find_full_root", "iterate_batches", "load_mnist", "md5sum",
-           "mnist_tensors", "normalize", "prepare", "sample_manifest", "sha256sum", "to_mnist_style"]
+           "mnist_tensors", "normalize", "prepare", "sample_manifest", "sha256sum", "to_mnist_style", "ink_extent",
+           "too_little_ink", "centre_of_mass"]
 
 #: Mean and standard deviation of the 60,000 MNIST training images (pixels scaled to [0, 1]).
 #: Notebook 06 recomputes them. Every helper, model and command normalises with these.
@@ -513,6 +514,30 @@ def _ink_image(image: object) -> torch.Tensor:
     return x
 
 
+def ink_extent(x: torch.Tensor) -> tuple[int, int, int, int] | None:
+    """``(top, bottom, left, right)`` of the pixels of at least ``INK_LEVEL`` in a 2-D image in [0, 1] (bottom and
+    right exclusive, so ``x[top:bottom, left:right]`` is the crop); None when no pixel is ink."""
+    ink = x >= INK_LEVEL
+    if not ink.any():
+        return None
+    rows, cols = ink.any(dim=1).nonzero().flatten(), ink.any(dim=0).nonzero().flatten()
+    return rows[0].item(), rows[-1].item() + 1, cols[0].item(), cols[-1].item() + 1
+
+
+def too_little_ink(extent: tuple[int, int, int, int], shape: Sequence[int]) -> bool:
+    """Whether ink of this ``ink_extent`` spans less than ``MIN_INK_SPAN`` of the image's longer side (a dot)."""
+    top, bottom, left, right = extent
+    return max(bottom - top, right - left) < MIN_INK_SPAN * max(shape)
+
+
+def centre_of_mass(x: torch.Tensor) -> tuple[float, float]:
+    """(row, column) of a 2-D image's centre of mass, pixel values as weights, in pixel indices."""
+    total = x.sum()
+    row = (x.sum(dim=1) * torch.arange(x.shape[0], dtype=x.dtype)).sum() / total
+    col = (x.sum(dim=0) * torch.arange(x.shape[1], dtype=x.dtype)).sum() / total
+    return row.item(), col.item()
+
+
 def to_mnist_style(image: object, normalize: bool = True) -> torch.Tensor:
     """Preprocess one digit as MNIST's were: crop, fit into 20x20, centre by centre of mass in 28x28, normalise.
 
@@ -533,15 +558,14 @@ def to_mnist_style(image: object, normalize: bool = True) -> torch.Tensor:
     than ``MIN_INK_SPAN`` of the image's longer side).
     """
     x = _ink_image(image)
-    ink = x >= INK_LEVEL
-    if not ink.any():
+    extent = ink_extent(x)
+    if extent is None:
         raise ValueError(
             f"the image is empty: no pixel reaches the ink level {INK_LEVEL} (0-1 scale); draw a digit first"
         )
-    rows, cols = ink.any(dim=1).nonzero().flatten(), ink.any(dim=0).nonzero().flatten()
-    top, bottom, left, right = rows[0].item(), rows[-1].item() + 1, cols[0].item(), cols[-1].item() + 1
+    top, bottom, left, right = extent
     height, width = bottom - top, right - left
-    if max(height, width) < MIN_INK_SPAN * max(x.shape):
+    if too_little_ink(extent, x.shape):
         raise ValueError(
             f"too little ink: it spans {height}x{width} of the image's {x.shape[0]}x{x.shape[1]} pixels (a dot?); "
             f"a digit should span at least {MIN_INK_SPAN:.0%} of the image's height or width"
@@ -552,12 +576,9 @@ def to_mnist_style(image: object, normalize: bool = True) -> torch.Tensor:
     box = torch.nn.functional.interpolate(
         crop[None, None], size=size, mode="bilinear", antialias=True, align_corners=False
     )[0, 0].clamp_(0, 1)
-    # centre of mass (row, column) of the box, in pixel indices, moved to MNIST_CENTRE
-    total = box.sum()
-    com_row = (box.sum(dim=1) * torch.arange(size[0], dtype=box.dtype)).sum() / total
-    com_col = (box.sum(dim=0) * torch.arange(size[1], dtype=box.dtype)).sum() / total
-    row = min(max(math.floor(MNIST_CENTRE - com_row.item() + 0.5), 0), 28 - size[0])
-    col = min(max(math.floor(MNIST_CENTRE - com_col.item() + 0.5), 0), 28 - size[1])
+    com_row, com_col = centre_of_mass(box)  # moved to MNIST_CENTRE
+    row = min(max(math.floor(MNIST_CENTRE - com_row + 0.5), 0), 28 - size[0])
+    col = min(max(math.floor(MNIST_CENTRE - com_col + 0.5), 0), 28 - size[1])
     field = torch.zeros(28, 28, dtype=torch.float64)
     field[row : row + size[0], col : col + size[1]] = box
     if normalize:

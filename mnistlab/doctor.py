@@ -397,30 +397,32 @@ def check_graphviz() -> Check:
     return Check(OK, "graphviz", f"`dot` at {dot}")
 
 
+def _lab_extension(name: str, package: str, extension: Path, status: str, missing: str, fix: str) -> Check:
+    """A JupyterLab extension that comes with a Python package: the package, then its extension in this prefix."""
+    version = installed_version(package)
+    if version is None:
+        return Check(status, name, f"{package} is not installed: {missing}", fix)
+    if not (extension / "package.json").is_file():
+        return Check(status, name, f"{package} {version} installed, but no extension in {extension}", fix)
+    return Check(OK, name, f"{package} {version}, extension in {extension}")
+
+
 def check_widgets(prefix: str | os.PathLike = sys.prefix) -> Check:
     """JupyterLab's widget extension: the jupyterlab_widgets package and its labextension in this environment."""
-    version = installed_version("jupyterlab_widgets")
-    extension = Path(prefix) / "share" / "jupyter" / "labextensions" / "@jupyter-widgets" / "jupyterlab-manager"
-    fix = (f"{SETUP_HINT}; jupyterlab_widgets comes with ipywidgets. Start JupyterLab from this same environment "
-           "(make lab does), then reload the page")
-    if version is None:
-        return Check(FAIL, "lab widgets", "jupyterlab_widgets is not installed: sliders and images show as text", fix)
-    if not (extension / "package.json").is_file():
-        return Check(FAIL, "lab widgets", f"jupyterlab_widgets {version} installed, but no extension in {extension}",
-                     fix)
-    return Check(OK, "lab widgets", f"jupyterlab_widgets {version}, extension in {extension}")
+    return _lab_extension(
+        "lab widgets", "jupyterlab_widgets",
+        Path(prefix) / "share" / "jupyter" / "labextensions" / "@jupyter-widgets" / "jupyterlab-manager",
+        FAIL, "sliders and images show as text",
+        f"{SETUP_HINT}; jupyterlab_widgets comes with ipywidgets. Start JupyterLab from this same environment "
+        "(make lab does), then reload the page")
 
 
 def check_drawing_pad(prefix: str | os.PathLike = sys.prefix) -> Check:
     """anywidget and its JupyterLab extension, which notebook 08's drawing pad (``mnistlab.pad.DigitPad``) needs."""
-    version = installed_version("anywidget")
-    extension = Path(prefix) / "share" / "jupyter" / "labextensions" / "anywidget"
-    fix = f"{SETUP_HINT}; anywidget is in requirements.txt. Start JupyterLab from this same environment"
-    if version is None:
-        return Check(WARN, "drawing pad", "anywidget is not installed: notebook 08's DigitPad cannot show", fix)
-    if not (extension / "package.json").is_file():
-        return Check(WARN, "drawing pad", f"anywidget {version} installed, but no extension in {extension}", fix)
-    return Check(OK, "drawing pad", f"anywidget {version}, extension in {extension}")
+    return _lab_extension(
+        "drawing pad", "anywidget", Path(prefix) / "share" / "jupyter" / "labextensions" / "anywidget",
+        WARN, "notebook 08's DigitPad cannot show",
+        f"{SETUP_HINT}; anywidget is in requirements.txt. Start JupyterLab from this same environment")
 
 
 def check_chinese(prefix: str | os.PathLike = sys.prefix, fonts: str | None = None) -> Check:

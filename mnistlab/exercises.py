@@ -75,6 +75,7 @@ from __future__ import annotations
 
 import os
 import re
+import statistics
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -500,6 +501,10 @@ def study_minutes(folder: str | os.PathLike = "notebooks") -> dict[str, tuple[in
     return minutes
 
 
+def _stub(*args):
+    """A function as a student copy hands it out, its body still ``pass``: the typical "not done yet" answer."""
+
+
 # --- The course's exercises (one block per notebook, in notebook order) --------------------------------------------
 
 
@@ -552,10 +557,6 @@ def _nb00_count(train_labels, test_labels):  # 00.2 wrong: the number right, not
     return _nb00_majority_accuracy(train_labels, test_labels) * len(test_labels)
 
 
-def _nb00_stub(train_labels, test_labels):
-    pass
-
-
 #: 00.2's examples: (training labels, test labels, expected accuracy); no ties in the training labels
 _NB00_CASES = (([3, 1, 3, 7, 3, 1, 0, 3], [1, 1, 3, 0, 7, 1, 1, 3, 2, 9], 2 / 10),
                ([2, 2, 2, 6, 6, 0], [6, 2, 2, 0, 6, 6], 2 / 6))
@@ -567,7 +568,7 @@ _NB00_CASES = (([3, 1, 3, 7, 3, 1, 0, 3], [1, 1, 3, 0, 7, 1, 1, 3, 2, 9], 2 / 10
           wrong=[Wrong(_nb00_test_majority, "leaks"), Wrong(_nb00_train_accuracy, "train_labels"),
                  Wrong(_nb00_count, "divide by len(test_labels)"),
                  Wrong(lambda tr, te: 100 * _nb00_majority_accuracy(tr, te), "percentage"),
-                 Wrong(lambda tr, te: 0.2, "hard-code"), Wrong(_nb00_stub, "not done yet"),
+                 Wrong(lambda tr, te: 0.2, "hard-code"), Wrong(_stub, "not done yet"),
                  Wrong(0.2, "expected a function")])
 def _(answer):
     import torch
@@ -737,8 +738,6 @@ def _(answer):
 
 def _nb01_gflops(times, n):
     """The solution of 01.4, as the notebook writes it."""
-    import statistics
-
     return 2 * n**3 / statistics.median(times) / 1e9
 
 
@@ -747,21 +746,16 @@ _NB01_CASES = (([0.10, 0.12, 0.11, 0.50], 1000, 2 * 1000**3 / 0.115 / 1e9),
                ([0.004, 0.2, 0.005], 256, 2 * 256**3 / 0.005 / 1e9))
 
 
-def _nb01_stub(times, n):
-    pass
-
-
 @register("01.4", notebook=_NB01, title="GFLOP/s from repeat times", stars=3, points=3,
           solution=_nb01_gflops,
           explanation="The median ignores the slow repeat; 2 * n**3 FLOP divided by the median time, then by 1e9.",
           wrong=[Wrong(lambda t, n: 2 * n**3 / (sum(t) / len(t)) / 1e9, "mean"),
                  Wrong(lambda t, n: 2 * n**3 / min(t) / 1e9, "fastest"),
-                 Wrong(lambda t, n: n**3 / sorted(t)[len(t) // 2] / 1e9 if len(t) % 2 else
-                       n**3 / ((sorted(t)[len(t) // 2 - 1] + sorted(t)[len(t) // 2]) / 2) / 1e9, "two FLOP"),
-                 Wrong(lambda t, n: 2 * n**3 / _nb01_median(t), "1e9"),
-                 Wrong(lambda t, n: _nb01_median(t), "GFLOP/s"),
+                 Wrong(lambda t, n: n**3 / statistics.median(t) / 1e9, "two FLOP"),
+                 Wrong(lambda t, n: 2 * n**3 / statistics.median(t), "1e9"),
+                 Wrong(lambda t, n: statistics.median(t), "GFLOP/s"),
                  Wrong(lambda t, n: 2 * n**3 / sorted(t)[len(t) // 2] / 1e9, "two middle times"),
-                 Wrong(_nb01_stub, "not done yet"), Wrong(17.4, "expected a function")])
+                 Wrong(_stub, "not done yet"), Wrong(17.4, "expected a function")])
 def _(answer):
     if not callable(answer):
         return f"expected a function gflops(times, n), got {describe(answer)}"
@@ -795,12 +789,6 @@ def _(answer):
                 f"{results[1]:.4g}: did you hard-code the answer?")
     return (f"gflops({list(times)}, {n}) gave {first:.4g}, expected {expected:.4g}: the median of the times, then "
             "2 * n**3 / median / 1e9")
-
-
-def _nb01_median(times):
-    import statistics
-
-    return statistics.median(times)
 
 
 # --- 01_cpu_vs_gpu.ipynb: end
@@ -1124,10 +1112,6 @@ def _nb03_w2_grad(x, y, w1, w2, chunks):  # 03.4 wrong: the other weight's gradi
     return w2.grad
 
 
-def _nb03_stub(x, y, w1, w2, chunks):
-    pass
-
-
 @register("03.4", notebook=_NB03, title="Accumulate gradients on purpose", stars=3, points=3,
           solution=_nb03_accumulate,
           explanation="The sum of the chunks' summed losses is the whole batch's loss, so the gradients that "
@@ -1135,7 +1119,7 @@ def _nb03_stub(x, y, w1, w2, chunks):
           wrong=[Wrong(_nb03_whole_batch, "one backward()"), Wrong(_nb03_zeroing, "last chunk"),
                  Wrong(_nb03_mean_loss, "12x too small"), Wrong(_nb03_averaged, "3x too small"),
                  Wrong(_nb03_w2_grad, "shape"),
-                 Wrong(_nb03_stub, "not done yet"), Wrong(3, "expected a function")])
+                 Wrong(_stub, "not done yet"), Wrong(3, "expected a function")])
 def _(answer):
     import torch
 
@@ -1300,18 +1284,13 @@ def _sgd_step_first_layer(model, lr):
             param -= lr * param.grad
 
 
-def _sgd_step_stub(model, lr):
-    """One plain gradient-descent step."""
-    pass
-
-
 @register("04.3", notebook=_NB04, title="A gradient-descent step without .data", stars=2, points=2,
           solution=_sgd_step_solution,
           explanation="Inside torch.no_grad() the in-place update is allowed and not recorded, and autograd still "
                       "sees the change (unlike .data).",
           wrong=[Wrong(_sgd_step_rebinds, "rebinds the name"), Wrong(_sgd_step_without_no_grad, "torch.no_grad()"),
                  Wrong(_sgd_step_through_data, "`.data`"), Wrong(_sgd_step_uphill, "uphill"),
-                 Wrong(_sgd_step_first_layer, "only some"), Wrong(_sgd_step_stub, "not done yet"),
+                 Wrong(_sgd_step_first_layer, "only some"), Wrong(_stub, "not done yet"),
                  Wrong(0.1, "expected a function")])
 def _(answer):
     if not callable(answer):
@@ -1463,17 +1442,12 @@ def _step_no_step(model, optimizer, loss_fn, x, y):
     loss_fn(model(x), y).backward()
 
 
-def _step_stub(model, optimizer, loss_fn, x, y):
-    """One training step."""
-    pass
-
-
 @register("05.3", notebook=_NB05, title="zero_grad, backward, step: in order", stars=2, points=2,
           solution=_step_solution,
           explanation="zero_grad() clears the old gradients, backward() computes this batch's, step() uses them.",
           wrong=[Wrong(_step_no_zero_grad, "pile up"), Wrong(_step_zero_grad_before_step, "no parameter moved"),
                  Wrong(_step_step_first, "previous call"), Wrong(_step_no_step, "no parameter moved"),
-                 Wrong(_step_stub, "not done yet"), Wrong("zero_grad, backward, step", "expected a function")])
+                 Wrong(_stub, "not done yet"), Wrong("zero_grad, backward, step", "expected a function")])
 def _(answer):
     if not callable(answer):
         return f"expected a function train_step(model, optimizer, loss_fn, x, y), got {describe(answer)}"
@@ -1936,10 +1910,6 @@ def _ex07_ce_twice(logits, label):
     return F.cross_entropy(F.softmax(logits, dim=0).view(1, -1), torch.tensor([label]))
 
 
-def _ex07_ce_stub(logits, label):
-    pass
-
-
 def _ex07_ce_solution(logits, label):
     z = logits - logits.max()
     return -(z[label] - z.exp().sum().log())
@@ -1950,7 +1920,7 @@ def _ex07_ce_solution(logits, label):
           explanation="Equal to F.cross_entropy on small logits and on [1000, 0, -1000] (loss 1000 for label 1).",
           wrong=[Wrong(_ex07_ce_naive, "overflows"), Wrong(_ex07_ce_no_minus, "the minus"),
                  Wrong(_ex07_ce_probability, "probability"), Wrong(_ex07_ce_twice, "softmax twice"),
-                 Wrong(_ex07_ce_stub, "not done yet"), Wrong(2.3026, "expected a function")])
+                 Wrong(_stub, "not done yet"), Wrong(2.3026, "expected a function")])
 def _ex07_cross_entropy(answer):
     import math
 
@@ -2096,16 +2066,12 @@ def _loss_last(model, loader, cost):
     return cost(model(x), y).item()
 
 
-def _loss_stub(model, loader, cost):
-    """The average loss of `model` over the batches of `loader`."""
-
-
 @register("08.3", notebook=_NB08, title="Fix the seed's running loss", stars=2, points=2,
           solution=_loss_solution,
           explanation="The sum of the batch means divided by the number of batches, len(loader), is the epoch's "
                       "average loss.",
           wrong=[Wrong(_loss_seed, "64x too small"), Wrong(_loss_sum, "number of batches"),
-                 Wrong(_loss_last, "last batch"), Wrong(_loss_stub, "not done yet"),
+                 Wrong(_loss_last, "last batch"), Wrong(_stub, "not done yet"),
                  Wrong("running_loss / len(data_loader_train)", "expected a function")])
 def _(answer):
     if not callable(answer):
@@ -2184,17 +2150,13 @@ def _predict_with_grad(model, X):
     return model(X).argmax(dim=1)
 
 
-def _predict_stub(model, X):
-    """The predicted digit of each row of X."""
-
-
 @register("08.4", notebook=_NB08, title="Add the missing model.eval()", stars=2, points=2,
           solution=_predict_solution,
           explanation="model.eval() switches dropout off, so every pass gives the same, full-strength predictions; "
                       "torch.no_grad() records nothing for backward().",
           wrong=[Wrong(_predict_seed, "model.eval()"), Wrong(_predict_no_brackets, "brackets"),
                  Wrong(_predict_logits, "argmax"), Wrong(_predict_with_grad, "no_grad"),
-                 Wrong(_predict_stub, "not done yet"), Wrong(42, "expected a function")])
+                 Wrong(_stub, "not done yet"), Wrong(42, "expected a function")])
 def _(answer):
     if not callable(answer):
         return f"expected a function predict(model, X), got {describe(answer)}"
@@ -2518,10 +2480,6 @@ def _resume_next_epoch(path, model, optimizer):
     return _resume_exactly(path, model, optimizer) + 1
 
 
-def _ckpt_stub(*args):
-    pass
-
-
 @register("09.4", notebook="09_save_and_load.ipynb", title="Save and resume exactly", stars=3, points=3,
           kind=tuple, solution=(_save_exactly, _resume_exactly),
           explanation="1 epoch, save, load into a fresh model and optimizer, 1 epoch: the same weights as 2 "
@@ -2530,8 +2488,8 @@ def _ckpt_stub(*args):
                  Wrong((_save_exactly, _resume_without_optimizer), "optimizer was not restored"),
                  Wrong((_save_objects, _resume_exactly), "refused"),
                  Wrong((_save_exactly, _resume_next_epoch), "saved epoch"),
-                 Wrong((_save_exactly, _ckpt_stub), "not done yet"),
-                 Wrong((_ckpt_stub, _ckpt_stub), "not done yet"),
+                 Wrong((_save_exactly, _stub), "not done yet"),
+                 Wrong((_stub, _stub), "not done yet"),
                  Wrong((_save_exactly,), "the two functions")])
 def _save_and_resume(answer):
     import tempfile
@@ -2930,10 +2888,6 @@ def _ex12_wrong_error(batch_size, world_size):
     return batch_size // world_size
 
 
-def _ex12_stub(batch_size, world_size):
-    pass
-
-
 def _ex12_solution(batch_size, world_size):
     if batch_size % world_size != 0:
         raise ValueError(f"batch_size {batch_size} does not divide evenly over {world_size} processes")
@@ -2946,7 +2900,7 @@ def _ex12_solution(batch_size, world_size):
                       "the 250 asked for, so fit refuses it.",
           wrong=[Wrong(_ex12_split, "249"), Wrong(_ex12_true_division, "whole number"),
                  Wrong(_ex12_whole_batch, "whole global batch"), Wrong(_ex12_times, "split"),
-                 Wrong(_ex12_wrong_error, "ValueError"), Wrong(_ex12_stub, "not done yet"),
+                 Wrong(_ex12_wrong_error, "ValueError"), Wrong(_stub, "not done yet"),
                  Wrong(32, "expected a function")])
 def _ex12_rank_batch(answer):
     if not callable(answer):

@@ -29,7 +29,7 @@ import traitlets
 from PIL import Image, ImageDraw
 from torch import nn
 
-from .data import INK_LEVEL, MIN_INK_SPAN, MNIST_CENTRE, MNIST_MEAN, MNIST_STD, to_mnist_style
+from .data import MNIST_CENTRE, MNIST_MEAN, MNIST_STD, centre_of_mass, ink_extent, to_mnist_style, too_little_ink
 from .device import model_device
 from .widgets import language
 
@@ -106,15 +106,14 @@ def plain_resize(image: object) -> torch.Tensor:
 def ink_problem(image: object) -> str | None:
     """Why ``to_mnist_style`` would refuse this drawing: ``"empty"``, ``"dot"`` (too little ink) or None (fine).
 
-    The same rules as ``to_mnist_style`` (``INK_LEVEL``, ``MIN_INK_SPAN``), so the pad can say it in words of
-    its language.
+    The same rules as ``to_mnist_style`` (``mnistlab.data.ink_extent`` and ``too_little_ink``), so the pad can
+    say it in words of its language.
     """
-    ink = _pixels(image) >= INK_LEVEL
-    if not ink.any():
+    pixels = torch.from_numpy(_pixels(image))
+    extent = ink_extent(pixels)
+    if extent is None:
         return "empty"
-    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
-    span = max(rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1)
-    return "dot" if span < MIN_INK_SPAN * max(ink.shape) else None
+    return "dot" if too_little_ink(extent, pixels.shape) else None
 
 
 def _png(picture: Image.Image) -> bytes:
@@ -139,17 +138,15 @@ def render_preview(image: torch.Tensor | np.ndarray | None, scale: int = PREVIEW
     grey = (pixels * 255).round().astype(np.uint8).repeat(scale, axis=0).repeat(scale, axis=1)
     picture = Image.fromarray(np.stack([grey] * 3, axis=-1))
     draw = ImageDraw.Draw(picture)
-    ink = pixels >= INK_LEVEL if image is not None else np.zeros((28, 28), dtype=bool)
-    if ink.any():
-        rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
-        draw.rectangle([cols[0] * scale, rows[0] * scale, (cols[-1] + 1) * scale - 1, (rows[-1] + 1) * scale - 1],
-                       outline=BOX_COLOUR)
+    extent = ink_extent(torch.from_numpy(pixels)) if image is not None else None
+    if extent is not None:
+        top, bottom, left, right = extent
+        draw.rectangle([left * scale, top * scale, right * scale - 1, bottom * scale - 1], outline=BOX_COLOUR)
     centre = (MNIST_CENTRE + 0.5) * scale
     draw.line([centre - 2 * scale, centre, centre + 2 * scale, centre], fill=BOX_COLOUR)
     draw.line([centre, centre - 2 * scale, centre, centre + 2 * scale], fill=BOX_COLOUR)
-    if ink.any():
-        row = (pixels.sum(axis=1) * np.arange(28)).sum() / pixels.sum()
-        col = (pixels.sum(axis=0) * np.arange(28)).sum() / pixels.sum()
+    if extent is not None:
+        row, col = centre_of_mass(torch.from_numpy(pixels))
         y, x = (row + 0.5) * scale, (col + 0.5) * scale
         draw.ellipse([x - 3, y - 3, x + 3, y + 3], fill=MASS_COLOUR)
     return _png(picture)
@@ -237,6 +234,7 @@ class DigitPadState:
         ``problem`` says which, and the plain resize is still shown (and predicted, unless the canvas is empty).
         """
         self.clear()
+        ink = _pixels(ink)  # once per stroke: the canvas as pixels in [0, 1], for all three readings below
         self.plain = plain_resize(ink)
         self.problem = ink_problem(ink)
         if self.problem is None:

@@ -32,6 +32,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from mnistlab.exercises import source_of as source  # a cell's text, whether stored as lines or as one string
+
 REPO = Path(__file__).resolve().parents[1]
 EN_DIR = REPO / "notebooks"
 ZH_DIR = EN_DIR / "zh"
@@ -49,10 +51,6 @@ Chinese below them. After a change to the English notebook, `python scripts/buil
 stale or missing entries and `--stub` adds their English text here; `python scripts/build_zh.py` then builds
 notebooks/zh/. Terms: GLOSSARY.md. -->
 """
-
-
-def source(cell: dict) -> str:
-    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
 
 
 def sha(text: str) -> str:
@@ -124,10 +122,14 @@ def rewrite_links(text: str) -> str:
     return re.sub(r"\]\(\.\./", "](../../", text)
 
 
-def build(english: Path, entries: dict[str, Entry]) -> dict:
-    """The Chinese notebook: the English one with each markdown cell's text replaced by its translation."""
-    nb = json.loads(english.read_text(encoding="utf-8"))
-    zh = copy.deepcopy(nb)
+def read_notebook(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def build(english: Path, entries: dict[str, Entry], nb: dict | None = None) -> dict:
+    """The Chinese notebook: the English one (``nb``: already read) with each markdown cell's text replaced by
+    its translation."""
+    zh = copy.deepcopy(nb if nb is not None else read_notebook(english))
     for cell in zh["cells"]:
         if cell["cell_type"] != "markdown":
             continue
@@ -151,7 +153,7 @@ def problems(english: Path) -> list[str]:
     rel = path.relative_to(REPO)
     if not path.exists():
         return [f"{name}: no translation file {rel}: run `python scripts/build_zh.py --stub` and translate it"]
-    nb = json.loads(english.read_text(encoding="utf-8"))
+    nb = read_notebook(english)
     entries = read_translation(path)
     found = []
     ids = set()
@@ -183,7 +185,7 @@ def problems(english: Path) -> list[str]:
     zh = ZH_DIR / name
     if not zh.exists():
         found.append(f"{name}: notebooks/zh/{name} is missing: run `python scripts/build_zh.py`")
-    elif zh.read_text(encoding="utf-8") != dumps(build(english, entries)):
+    elif zh.read_text(encoding="utf-8") != dumps(build(english, entries, nb)):
         found.append(f"{name}: notebooks/zh/{name} is not what the sources build: run "
                      "`python scripts/build_zh.py` (never edit notebooks/zh/*.ipynb by hand)")
     return found
@@ -191,7 +193,7 @@ def problems(english: Path) -> list[str]:
 
 def stub(english: Path) -> int:
     """Add the English text of every untranslated or stale cell to the translation file; return how many."""
-    nb = json.loads(english.read_text(encoding="utf-8"))
+    nb = read_notebook(english)
     path = translation_path(english)
     entries = read_translation(path) if path.exists() else {}
     parts = [HEADER.format(name=english.name)]

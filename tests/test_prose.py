@@ -19,6 +19,8 @@ import re
 import pytest
 from conftest import REPO
 
+from mnistlab.exercises import source_of
+
 # the English notebooks and the Chinese edition built from them (notebooks/zh/): a translation keeps the figures
 NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb")) + sorted(
     (REPO / "notebooks" / "zh").glob("[0-9][0-9]_*.ipynb"))
@@ -31,10 +33,6 @@ HTML_TAG = re.compile(r"<[^>]+>")
 #: a decimal (digits, a point, digits) or a percentage, not inside a longer word or number (v1.2.3, 2.14.1)
 FIGURE = re.compile(r"(?<![A-Za-z0-9_.,])(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+\.\d+|\d+)(%?)(?![\w]*\.\d)(?!\.\d)")
 NUMBER = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?")
-
-
-def _source(cell: dict) -> str:
-    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
 
 
 def figures_in_markdown(text: str) -> list[str]:
@@ -71,7 +69,7 @@ def compared_numbers(nb: dict) -> set[str]:
     """Every number printed by the notebook's compared code cells."""
     numbers: set[str] = set()
     for cell in nb["cells"]:
-        if cell["cell_type"] != "code" or _source(cell).lstrip().startswith(IGNORE_MARK):
+        if cell["cell_type"] != "code" or source_of(cell).lstrip().startswith(IGNORE_MARK):
             continue
         for output in cell.get("outputs", []):
             numbers.update(n.replace(",", "") for n in NUMBER.findall(_output_text(output)))
@@ -86,7 +84,7 @@ def drift(nb: dict) -> list[str]:
     for index, cell in enumerate(nb["cells"]):
         if cell["cell_type"] != "markdown":
             continue
-        for figure in figures_in_markdown(_source(cell)):
+        for figure in figures_in_markdown(source_of(cell)):
             if _number(figure) not in allowed:
                 problems.append(f"cell {index}: {figure} is in no compared output and not a quoted figure")
     return problems
